@@ -1,0 +1,10 @@
+"""Agent archetypes: ``null`` and ``random`` baselines, the ``thermostat`` (one feedback
+loop), the ``heuristic`` pile (condition→action rules) and ``search`` (tree search over the
+engine's own step). All are numba-compiled so they run inside ensemble kernels.
+
+Importing this package loads no Qt and opens no display.
+"""
+
+from agents.registry import AGENT_NAMES, AgentSpec, Objective, parse_objective
+
+__all__ = ["AGENT_NAMES", "AgentSpec", "Objective", "parse_objective"]

@@ -1,0 +1,123 @@
+"""Agent names, objectives and parameters as plain data the kernels can take.
+
+An agent is an integer code plus a float64 parameter vector (and, for the heuristic pile,
+an int32 rule table); an objective is ``(kind, colour)`` codes with ``-1`` meaning "any".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.worlds.maze import COLOR_TO_IDX, OBJECT_TO_IDX
+
+AGENT_NULL, AGENT_RANDOM, AGENT_THERMOSTAT, AGENT_HEURISTIC, AGENT_SEARCH = range(5)
+AGENT_NAMES = ("null", "random", "thermostat", "heuristic", "search")
+AGENT_TO_IDX = {name: i for i, name in enumerate(AGENT_NAMES)}
+
+# Search parameters (float64 vector): node budget, depth limit.
+SEARCH_DEFAULTS = {"budget": 4000.0, "depth": 64.0}
+N_AGENT_PARAMS = 4
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What an agent pursues: reach an object whose kind and colour match.
+
+    ``kind`` / ``color`` are code-table indices, or -1 for "any". Text form:
+    ``reach:door``, ``reach:red``, ``reach:red_door``, ``reach:goal``.
+    """
+
+    kind: int = -1
+    color: int = -1
+
+    @property
+    def text(self) -> str:
+        parts = []
+        if self.color >= 0:
+            parts.append(list(COLOR_TO_IDX)[self.color])
+        if self.kind >= 0:
+            parts.append(list(OBJECT_TO_IDX)[self.kind])
+        return "reach:" + ("_".join(parts) if parts else "any")
+
+    def as_array(self) -> np.ndarray:
+        """(2,) int32: kind, colour."""
+        return np.array([self.kind, self.color], np.int32)
+
+
+def parse_objective(text: str) -> Objective:
+    """Parse ``reach:<colour>``, ``reach:<kind>``, ``reach:<colour>_<kind>`` or ``reach:any``.
+
+    Raises ValueError with a message naming what is wrong.
+    """
+    verb, _, what = text.strip().partition(":")
+    if verb != "reach" or not what:
+        raise ValueError(f"objective {text!r} must look like 'reach:door' or 'reach:red'")
+    if what == "any":
+        return Objective()
+    kind = color = -1
+    for word in what.replace("+", "_").split("_"):
+        if word in OBJECT_TO_IDX and kind < 0:
+            kind = OBJECT_TO_IDX[word]
+        elif word in COLOR_TO_IDX and color < 0:
+            color = COLOR_TO_IDX[word]
+        else:
+            raise ValueError(
+                f"objective {text!r}: unknown word {word!r} (kinds: {', '.join(OBJECT_TO_IDX)};"
+                f" colours: {', '.join(COLOR_TO_IDX)})"
+            )
+    return Objective(kind, color)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent as the kernels see it.
+
+    code : AGENT_* index; objective : what it pursues; params : (N_AGENT_PARAMS,) float64;
+    rules : (R, RULE_WIDTH) int32 heuristic rule table (empty for other agents).
+    """
+
+    name: str
+    objective: Objective
+    params: np.ndarray = field(default_factory=lambda: np.zeros(N_AGENT_PARAMS))
+    rules: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.int32))
+    rule_text: tuple[str, ...] = ()
+
+    @property
+    def code(self) -> int:
+        return AGENT_TO_IDX[self.name]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} → {self.objective.text}"
+
+
+def make_agent(name: str, objective: str | Objective, **params: float) -> AgentSpec:
+    """Build an AgentSpec, validating the name and parameters (ValueError on bad input)."""
+    from agents.rules import DEFAULT_MAZE_RULES, compile_rules
+
+    if name not in AGENT_TO_IDX:
+        raise ValueError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)})")
+    obj = parse_objective(objective) if isinstance(objective, str) else objective
+    vec = np.zeros(N_AGENT_PARAMS)
+    rules = np.zeros((0, 10), np.int32)
+    rule_text: tuple[str, ...] = ()
+    if name == "search":
+        merged = dict(SEARCH_DEFAULTS)
+        for key, value in params.items():
+            if key not in merged:
+                raise ValueError(f"search agent: unknown parameter {key!r} (budget, depth)")
+            merged[key] = float(value)
+        if merged["budget"] < 1 or merged["depth"] < 1:
+            raise ValueError("search agent: budget and depth must be at least 1")
+        vec[0], vec[1] = merged["budget"], merged["depth"]
+    elif name == "heuristic":
+        text = params.pop("rules", None) if params else None
+        if params:
+            raise ValueError(f"heuristic agent: unknown parameter(s) {', '.join(params)}")
+        rule_text = tuple(text) if text else DEFAULT_MAZE_RULES
+        rules = compile_rules(rule_text)
+    elif params:
+        raise ValueError(f"{name} agent takes no parameters (got {', '.join(params)})")
+    return AgentSpec(name, obj, vec, rules, rule_text)

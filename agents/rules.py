@@ -1,0 +1,87 @@
+"""The heuristic pile's rule table: readable text compiled to an int32 array.
+
+A rule reads ``condition & condition ... -> action``; a condition is ``feature`` (equals 1),
+``!feature`` (equals 0), ``feature=v`` or ``feature!=v``. The first rule whose conditions
+all hold fires. Rules are data, not code branches, so they can be edited in a scene file or
+learned from training episodes.
+
+Features of the maze, from the agent's cell, toward the nearest object matching the
+objective: ``dx``/``dy`` (sign of the column/row offset: -1, 0, 1; ``dy=-1`` means above),
+``wall_<dir>``, ``lava_<dir>``, ``target_<dir>`` (a matching object is adjacent),
+``has_target``; ``<dir>`` is up, down, left or right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.worlds.maze import ACTIONS
+
+DIRECTIONS = ("up", "down", "left", "right")
+MAZE_FEATURES = (
+    ("dx", "dy")
+    + tuple(f"wall_{d}" for d in DIRECTIONS)
+    + tuple(f"lava_{d}" for d in DIRECTIONS)
+    + tuple(f"target_{d}" for d in DIRECTIONS)
+    + ("has_target",)
+)
+FEATURE_TO_IDX = {name: i for i, name in enumerate(MAZE_FEATURES)}
+N_FEATURES = len(MAZE_FEATURES)
+MAX_CONDITIONS = 4
+RULE_WIDTH = 3 * MAX_CONDITIONS + 1  # (feature, negate, value) * 4 + action
+OP_EQ, OP_NE = 0, 1
+
+DEFAULT_MAZE_RULES: tuple[str, ...] = (
+    "target_up -> up",
+    "target_down -> down",
+    "target_left -> left",
+    "target_right -> right",
+    "dy=-1 & !wall_up & !lava_up -> up",
+    "dy=1 & !wall_down & !lava_down -> down",
+    "dx=1 & !wall_right & !lava_right -> right",
+    "dx=-1 & !wall_left & !lava_left -> left",
+    # Blocked on the only axis that matters: side-step, a reflex with no plan behind it.
+    "dx=0 & !wall_left & !lava_left -> left",
+    "dx=0 & !wall_right & !lava_right -> right",
+    "dy=0 & !wall_up & !lava_up -> up",
+    "dy=0 & !wall_down & !lava_down -> down",
+)
+
+
+def _parse_condition(text: str, rule: str) -> tuple[int, int, int]:
+    text = text.strip()
+    if "!=" in text:
+        name, value, op = *text.split("!=", 1), OP_NE
+    elif "=" in text:
+        name, value, op = *text.split("=", 1), OP_EQ
+    elif text.startswith("!"):
+        name, value, op = text[1:], "0", OP_EQ
+    else:
+        name, value, op = text, "1", OP_EQ
+    name = name.strip()
+    if name not in FEATURE_TO_IDX:
+        raise ValueError(
+            f"rule {rule!r}: unknown feature {name!r} (features: {', '.join(MAZE_FEATURES)})"
+        )
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"rule {rule!r}: value {value.strip()!r} is not an integer") from None
+    return FEATURE_TO_IDX[name], op, number
+
+
+def compile_rules(rules: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Compile rule text to a (R, RULE_WIDTH) int32 table; ValueError names a bad rule."""
+    table = np.full((len(rules), RULE_WIDTH), -1, np.int32)
+    for i, rule in enumerate(rules):
+        lhs, arrow, action = rule.partition("->")
+        action = action.strip()
+        if not arrow or action not in ACTIONS:
+            raise ValueError(f"rule {rule!r}: must end in '-> <action>' ({', '.join(ACTIONS)})")
+        conditions = [c for c in lhs.split("&") if c.strip()]
+        if len(conditions) > MAX_CONDITIONS:
+            raise ValueError(f"rule {rule!r}: at most {MAX_CONDITIONS} conditions")
+        for j, cond in enumerate(conditions):
+            table[i, 3 * j : 3 * j + 3] = _parse_condition(cond, rule)
+        table[i, -1] = ACTIONS.index(action)
+    return table

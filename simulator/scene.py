@@ -1,0 +1,338 @@
+"""Scenes: TOML files validated into a :class:`Scene`.
+
+Errors a user can make in a scene file surface as :class:`SceneError`, whose message is one
+line naming the file and the field (``scenes/x.toml: lanes[0].agent: unknown agent 'foo'``).
+The maze part of the schema lives here; other worlds register their distribution model in
+``DISTRIBUTION_MODELS``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agents.registry import AGENT_NAMES, AgentSpec, make_agent, parse_objective
+from simulator.worlds import maze
+
+SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
+SPARE_OBJECT_SLOTS = 4  # room for objects a user adds while the world runs
+
+
+class SceneError(ValueError):
+    """A scene file is missing, unreadable or invalid; ``str()`` is one line for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_objective(value: str) -> str:
+    parse_objective(value)
+    return value
+
+
+class LaneModel(_Strict):
+    agent: str = "thermostat"
+    objective: str | None = None  # defaults to the scene's base objective
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @field_validator("agent")
+    @classmethod
+    def _known_agent(cls, value: str) -> str:
+        if value not in AGENT_NAMES:
+            raise ValueError(f"unknown agent {value!r} (choose from {', '.join(AGENT_NAMES)})")
+        return value
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: str | None) -> str | None:
+        return None if value is None else _check_objective(value)
+
+
+class PerturbationModel(_Strict):
+    step: int = Field(ge=0)
+    kind: str
+    target: int = -1
+    params: dict[str, float | str] = Field(default_factory=dict)
+    lanes: Literal["all"] | list[int] = "all"
+
+
+class MazeObjectModel(_Strict):
+    kind: str
+    color: str | list[str] = "red"
+    reward: float = 1.0
+    row: int | None = None
+    col: int | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        if value not in maze.OBJECT_TO_IDX:
+            raise ValueError(f"unknown object kind {value!r} ({', '.join(maze.OBJECT_KINDS)})")
+        return value
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str | list[str]) -> str | list[str]:
+        for c in [value] if isinstance(value, str) else value:
+            if c != "any" and c not in maze.COLOR_TO_IDX:
+                raise ValueError(f"unknown colour {c!r} ({', '.join(maze.COLORS)}, any)")
+        return value
+
+    @property
+    def color_mask(self) -> int:
+        names = [self.color] if isinstance(self.color, str) else self.color
+        if "any" in names:
+            return maze.ALL_COLORS_MASK
+        return sum(1 << maze.COLOR_TO_IDX[c] for c in names)
+
+
+class MazeDistributionModel(_Strict):
+    """Either a hand-drawn ``map`` or a generated maze of ``size`` (odd rows and columns)."""
+
+    generator: Literal["map", "maze"] = "map"
+    map: str | None = None
+    legend: dict[str, MazeObjectModel] = Field(default_factory=dict)
+    size: tuple[int, int] | None = None
+    braid: float = Field(0.15, ge=0.0, le=1.0)
+    agent: Literal["map", "random"] = "map"
+    objects: list[MazeObjectModel] = Field(default_factory=list)
+    hazards: int = Field(0, ge=0)
+    noise: float = Field(0.0, ge=0.0, le=1.0)
+
+
+DISTRIBUTION_MODELS: dict[str, type[BaseModel]] = {"maze": MazeDistributionModel}
+
+
+class RewardsModel(_Strict):
+    step: float = -0.01
+    hazard: float = -1.0
+
+
+class SceneModel(_Strict):
+    name: str
+    title: str = ""
+    description: str = ""
+    world: Literal["maze"]
+    horizon: int = Field(100, ge=1, le=1_000_000)
+    seed: int = Field(0, ge=0, lt=2**63)
+    ensemble: int = Field(256, ge=1, le=1_000_000)
+    base_objective: str
+    default_distribution: str | None = None
+    rewards: RewardsModel = Field(default_factory=RewardsModel)
+    lanes: list[LaneModel] = Field(min_length=1)
+    distributions: dict[str, dict[str, Any]] = Field(min_length=1)
+    perturbations: list[PerturbationModel] = Field(default_factory=list)
+
+    @field_validator("base_objective")
+    @classmethod
+    def _objective(cls, value: str) -> str:
+        return _check_objective(value)
+
+
+class MazeLayout:
+    """A maze distribution packed for :func:`simulator.worlds.maze.draw_initial`.
+
+    template (H, W) int8; obj_spec (K0, 5) float64; dist_params (6,) float64.
+    """
+
+    def __init__(self, template: np.ndarray, obj_spec: np.ndarray, dist_params: np.ndarray):
+        self.template = template
+        self.obj_spec = obj_spec
+        self.dist_params = dist_params
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.template.shape  # type: ignore[return-value]
+
+
+def _fmt_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _pack_maze(dist: MazeDistributionModel, where: str) -> MazeLayout:
+    objects = list(dist.objects)
+    agent_rc = (-1, -1)
+    if dist.generator == "maze":
+        if dist.size is None:
+            raise SceneError(f"{where}.size: a generated maze needs size = [rows, cols]")
+        rows, cols = dist.size
+        if rows < 5 or cols < 5 or rows % 2 == 0 or cols % 2 == 0 or rows > 255 or cols > 255:
+            raise SceneError(f"{where}.size: rows and cols must be odd numbers from 5 to 255")
+        if dist.agent == "map":
+            raise SceneError(f"{where}.agent: a generated maze has no map; use agent = 'random'")
+        template = np.zeros((rows, cols), np.int8)
+    else:
+        if not dist.map or not dist.map.strip():
+            raise SceneError(f"{where}.map: missing (draw the map, or set generator = 'maze')")
+        lines = [line.rstrip() for line in dist.map.strip("\n").splitlines()]
+        width = max(len(line) for line in lines)
+        if any(len(line) != width for line in lines):
+            raise SceneError(f"{where}.map: every row must have the same length ({width})")
+        template = np.zeros((len(lines), width), np.int8)
+        for r, line in enumerate(lines):
+            for c, ch in enumerate(line):
+                if ch == "#":
+                    template[r, c] = maze.CELL_WALL
+                elif ch == "~":
+                    template[r, c] = maze.CELL_LAVA
+                elif ch == "A":
+                    if agent_rc != (-1, -1):
+                        raise SceneError(f"{where}.map: more than one agent 'A'")
+                    agent_rc = (r, c)
+                elif ch in dist.legend:
+                    objects.append(dist.legend[ch].model_copy(update={"row": r, "col": c}))
+                elif ch not in ". ":
+                    raise SceneError(
+                        f"{where}.map: unknown character {ch!r} at row {r}, col {c}"
+                        " (use # . ~ A or a legend letter)"
+                    )
+        if dist.agent == "map" and agent_rc == (-1, -1):
+            raise SceneError(f"{where}.map: no agent 'A' (or set agent = 'random')")
+    if dist.agent == "random":
+        agent_rc = (-1, -1)
+    height, width = template.shape
+    spec = np.zeros((len(objects), 5))
+    for k, obj in enumerate(objects):
+        if (obj.row is None) != (obj.col is None):
+            raise SceneError(f"{where}.objects[{k}]: give both row and col, or neither")
+        row = -1 if obj.row is None else obj.row
+        col = -1 if obj.col is None else obj.col
+        if row >= 0 and not (0 <= row < height and 0 <= col < width):
+            raise SceneError(f"{where}.objects[{k}]: ({row}, {col}) is outside the map")
+        spec[k] = (maze.OBJECT_TO_IDX[obj.kind], obj.color_mask, obj.reward, row, col)
+    mode = maze.DIST_MODE_MAZE if dist.generator == "maze" else maze.DIST_MODE_MAP
+    params = np.array([mode, agent_rc[0], agent_rc[1], dist.hazards, dist.braid, dist.noise])
+    return MazeLayout(template, spec, params)
+
+
+class Scene:
+    """A validated scene: the model, its source text, and packed per-distribution layouts."""
+
+    def __init__(self, model: SceneModel, text: str, path: Path | None,
+                 layouts: dict[str, MazeLayout]):
+        self.model = model
+        self.text = text
+        self.path = path
+        self.layouts = layouts
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def world(self) -> str:
+        return self.model.world
+
+    @property
+    def distributions(self) -> list[str]:
+        return list(self.layouts)
+
+    @property
+    def default_distribution(self) -> str:
+        return self.model.default_distribution or next(iter(self.layouts))
+
+    @property
+    def n_object_slots(self) -> int:
+        return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS
+
+    def params(self) -> np.ndarray:
+        """The world's scalar rules, (N_PARAMS,) float64."""
+        out = np.zeros(maze.N_PARAMS)
+        out[maze.P_STEP_REWARD] = self.model.rewards.step
+        out[maze.P_HAZARD_REWARD] = self.model.rewards.hazard
+        out[maze.P_HORIZON] = self.model.horizon
+        return out
+
+    def lane_agent(self, index: int, agent: str | None = None,
+                   objective: str | None = None) -> AgentSpec:
+        """Lane ``index``'s agent; ``agent``/``objective`` override the scene (ValueError)."""
+        lane = self.model.lanes[index]
+        name = agent or lane.agent
+        # A lane's parameters belong to its own agent; an override starts from defaults.
+        params = dict(lane.params) if name == lane.agent else {}
+        return make_agent(name, objective or lane.objective or self.model.base_objective,
+                          **params)
+
+    def lane_agents(self, agent: str | None = None,
+                    objective: str | None = None) -> list[AgentSpec]:
+        """One AgentSpec per lane, with optional command-line overrides applied to all."""
+        return [self.lane_agent(i, agent, objective) for i in range(len(self.model.lanes))]
+
+    @classmethod
+    def from_text(cls, text: str, path: Path | None = None) -> Scene:
+        where = str(path) if path else "<scene>"
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SceneError(f"{where}: not valid TOML: {exc}") from None
+        try:
+            model = SceneModel.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            msg = err["msg"].removeprefix("Value error, ")
+            raise SceneError(f"{where}: {_fmt_loc(err['loc'])}: {msg}") from None
+        dist_model = DISTRIBUTION_MODELS[model.world]
+        layouts = {}
+        for name, raw_dist in model.distributions.items():
+            loc = f"{where}: distributions.{name}"
+            try:
+                dist = dist_model.model_validate(raw_dist)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                msg = err["msg"].removeprefix("Value error, ")
+                raise SceneError(f"{loc}.{_fmt_loc(err['loc'])}: {msg}") from None
+            layouts[name] = _pack_maze(dist, loc)  # type: ignore[arg-type]
+        if model.default_distribution and model.default_distribution not in layouts:
+            raise SceneError(
+                f"{where}: default_distribution: {model.default_distribution!r} is not one of"
+                f" {', '.join(layouts)}"
+            )
+        scene = cls(model, text, path, layouts)
+        for i in range(len(model.lanes)):
+            try:
+                scene.lane_agent(i)
+            except ValueError as exc:
+                raise SceneError(f"{where}: lanes[{i}].params: {exc}") from None
+        for i, pert in enumerate(model.perturbations):
+            if pert.kind not in maze.EVENT_TO_IDX:
+                raise SceneError(
+                    f"{where}: perturbations[{i}].kind: unknown kind {pert.kind!r}"
+                    f" ({', '.join(maze.EVENT_KINDS)})"
+                )
+            if pert.lanes != "all" and any(not 0 <= j < len(model.lanes) for j in pert.lanes):
+                raise SceneError(f"{where}: perturbations[{i}].lanes: no such lane")
+        return scene
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scene:
+        """Load a scene by path or by the name of a shipped scene (``red_door``)."""
+        path = resolve_scene_path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SceneError(f"{path}: cannot read: {exc.strerror}") from None
+        return cls.from_text(text, path)
+
+
+def resolve_scene_path(name: str | Path) -> Path:
+    """A path as given if it exists, else ``scenes/<name>.toml``; SceneError if neither."""
+    path = Path(name)
+    if path.exists():
+        return path
+    for candidate in (SCENES_DIR / f"{name}.toml", SCENES_DIR / str(name)):
+        if candidate.exists():
+            return candidate
+    raise SceneError(f"{name}: no such scene file (shipped scenes: {', '.join(shipped_scenes())})")
+
+
+def shipped_scenes() -> list[str]:
+    return sorted(p.stem for p in SCENES_DIR.glob("*.toml"))
