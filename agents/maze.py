@@ -212,7 +212,7 @@ def search_act(cell, obj_kind, obj_color, obj_pos, obj_reward, objective, row, c
     return node_first[best_node], expanded, world_steps
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def act(agent_code, agent_params, rules, objective, cell, obj_kind, obj_color, obj_pos,
         obj_reward, row, col, seed, copy, t, params):
     """Dispatch to the agent's policy. Returns (action, rule_fired, nodes_expanded, world_steps).

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.errors import UserError
 from simulator.worlds.maze import COLOR_TO_IDX, OBJECT_TO_IDX
 
 AGENT_NULL, AGENT_RANDOM, AGENT_THERMOSTAT, AGENT_HEURISTIC, AGENT_SEARCH = range(5)
@@ -49,11 +50,11 @@ class Objective:
 def parse_objective(text: str) -> Objective:
     """Parse ``reach:<colour>``, ``reach:<kind>``, ``reach:<colour>_<kind>`` or ``reach:any``.
 
-    Raises ValueError with a message naming what is wrong.
+    Raises UserError with a message naming what is wrong.
     """
     verb, _, what = text.strip().partition(":")
     if verb != "reach" or not what:
-        raise ValueError(f"objective {text!r} must look like 'reach:door' or 'reach:red'")
+        raise UserError(f"objective {text!r} must look like 'reach:door' or 'reach:red'")
     if what == "any":
         return Objective()
     kind = color = -1
@@ -63,7 +64,7 @@ def parse_objective(text: str) -> Objective:
         elif word in COLOR_TO_IDX and color < 0:
             color = COLOR_TO_IDX[word]
         else:
-            raise ValueError(
+            raise UserError(
                 f"objective {text!r}: unknown word {word!r} (kinds: {', '.join(OBJECT_TO_IDX)};"
                 f" colours: {', '.join(COLOR_TO_IDX)})"
             )
@@ -94,11 +95,11 @@ class AgentSpec:
 
 
 def make_agent(name: str, objective: str | Objective, **params: float) -> AgentSpec:
-    """Build an AgentSpec, validating the name and parameters (ValueError on bad input)."""
+    """Build an AgentSpec, validating the name and parameters (UserError on bad input)."""
     from agents.rules import DEFAULT_MAZE_RULES, compile_rules
 
     if name not in AGENT_TO_IDX:
-        raise ValueError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)})")
+        raise UserError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)})")
     obj = parse_objective(objective) if isinstance(objective, str) else objective
     vec = np.zeros(N_AGENT_PARAMS)
     rules = np.zeros((0, 10), np.int32)
@@ -107,17 +108,17 @@ def make_agent(name: str, objective: str | Objective, **params: float) -> AgentS
         merged = dict(SEARCH_DEFAULTS)
         for key, value in params.items():
             if key not in merged:
-                raise ValueError(f"search agent: unknown parameter {key!r} (budget, depth)")
+                raise UserError(f"search agent: unknown parameter {key!r} (budget, depth)")
             merged[key] = float(value)
         if merged["budget"] < 1 or merged["depth"] < 1:
-            raise ValueError("search agent: budget and depth must be at least 1")
+            raise UserError("search agent: budget and depth must be at least 1")
         vec[0], vec[1] = merged["budget"], merged["depth"]
     elif name == "heuristic":
         text = params.pop("rules", None) if params else None
         if params:
-            raise ValueError(f"heuristic agent: unknown parameter(s) {', '.join(params)}")
+            raise UserError(f"heuristic agent: unknown parameter(s) {', '.join(params)}")
         rule_text = tuple(text) if text else DEFAULT_MAZE_RULES
         rules = compile_rules(rule_text)
     elif params:
-        raise ValueError(f"{name} agent takes no parameters (got {', '.join(params)})")
+        raise UserError(f"{name} agent takes no parameters (got {', '.join(params)})")
     return AgentSpec(name, obj, vec, rules, rule_text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator.errors import UserError
 from simulator.worlds.maze import ACTIONS
 
 DIRECTIONS = ("up", "down", "left", "right")
@@ -60,27 +61,27 @@ def _parse_condition(text: str, rule: str) -> tuple[int, int, int]:
         name, value, op = text, "1", OP_EQ
     name = name.strip()
     if name not in FEATURE_TO_IDX:
-        raise ValueError(
+        raise UserError(
             f"rule {rule!r}: unknown feature {name!r} (features: {', '.join(MAZE_FEATURES)})"
         )
     try:
         number = int(value)
     except ValueError:
-        raise ValueError(f"rule {rule!r}: value {value.strip()!r} is not an integer") from None
+        raise UserError(f"rule {rule!r}: value {value.strip()!r} is not an integer") from None
     return FEATURE_TO_IDX[name], op, number
 
 
 def compile_rules(rules: tuple[str, ...] | list[str]) -> np.ndarray:
-    """Compile rule text to a (R, RULE_WIDTH) int32 table; ValueError names a bad rule."""
+    """Compile rule text to a (R, RULE_WIDTH) int32 table; UserError names a bad rule."""
     table = np.full((len(rules), RULE_WIDTH), -1, np.int32)
     for i, rule in enumerate(rules):
         lhs, arrow, action = rule.partition("->")
         action = action.strip()
         if not arrow or action not in ACTIONS:
-            raise ValueError(f"rule {rule!r}: must end in '-> <action>' ({', '.join(ACTIONS)})")
+            raise UserError(f"rule {rule!r}: must end in '-> <action>' ({', '.join(ACTIONS)})")
         conditions = [c for c in lhs.split("&") if c.strip()]
         if len(conditions) > MAX_CONDITIONS:
-            raise ValueError(f"rule {rule!r}: at most {MAX_CONDITIONS} conditions")
+            raise UserError(f"rule {rule!r}: at most {MAX_CONDITIONS} conditions")
         for j, cond in enumerate(conditions):
             table[i, 3 * j : 3 * j + 3] = _parse_condition(cond, rule)
         table[i, -1] = ACTIONS.index(action)

@@ -21,7 +21,8 @@ from simulator.worlds.maze import (
     STATUS_RUNNING,
     MazeState,
     apply_event,
-    apply_transition,
+    episode_status,
+    transition,
 )
 
 
@@ -47,34 +48,49 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
     trace = tr_action.shape[0] > 0
     n_events = ev_step.shape[0]
     for e in prange(n_copies):
-        # Skip events already in the past for this copy.
+        # The copy's scalars live in registers for the whole loop and are written back once:
+        # this, not the arithmetic, is what the ensemble's throughput depends on.
+        cell_e, kind_e, color_e = cell[e], obj_kind[e], obj_color[e]
+        pos_e, reward_e = obj_pos[e], obj_reward[e]
+        row, col = agent_pos[e, 0], agent_pos[e, 1]
+        step, status_e, ret_e = t[e], status[e], ret[e]
+        reached_e, noise_e = reached[e], noise[e]
+        searched = 0
         i_ev = 0
-        while i_ev < n_events and ev_step[i_ev] < t[e]:
+        while i_ev < n_events and ev_step[i_ev] < step:  # events already in this copy's past
             i_ev += 1
         for s in range(n_steps):
-            if status[e] != STATUS_RUNNING:
+            if status_e != STATUS_RUNNING:
                 break
-            step = t[e]
-            while i_ev < n_events and ev_step[i_ev] == step:
-                if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
-                    apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], cell,
-                                agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise)
-                i_ev += 1
+            if i_ev < n_events and ev_step[i_ev] == step:
+                agent_pos[e, 0], agent_pos[e, 1] = row, col
+                while i_ev < n_events and ev_step[i_ev] == step:
+                    if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+                        apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], cell,
+                                    agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise)
+                    i_ev += 1
+                row, col, noise_e = agent_pos[e, 0], agent_pos[e, 1], noise[e]
             action, rule, nodes, steps = act(
-                agent_code, agent_params, rules, objective, cell[e], obj_kind[e], obj_color[e],
-                obj_pos[e], obj_reward[e], agent_pos[e, 0], agent_pos[e, 1], seed, e, step,
-                params,
+                agent_code, agent_params, rules, objective, cell_e, kind_e, color_e, pos_e,
+                reward_e, row, col, seed, e, step, params,
             )
-            world_steps[e] += steps
-            if noise[e] > 0.0 and rand_uniform(seed, e, step, STREAM_NOISE) < noise[e]:
+            searched += steps
+            if noise_e > 0.0 and rand_uniform(seed, e, step, STREAM_NOISE) < noise_e:
                 action = rand_int(seed, e, step, STREAM_NOISE_ACTION, N_ACTIONS)
-            reward = apply_transition(e, action, cell, agent_pos, obj_kind, obj_pos, obj_reward,
-                                      t, status, ret, reached, params)
+            row, col, reward, terminated, slot = transition(
+                cell_e, kind_e, pos_e, reward_e, row, col, action, params
+            )
+            ret_e += reward
+            step += 1
+            status_e, reached_e = episode_status(terminated, slot, step, params)
             if trace:
                 tr_action[s, e] = action
                 tr_reward[s, e] = reward
                 tr_rule[s, e] = rule
                 tr_nodes[s, e] = nodes
+        agent_pos[e, 0], agent_pos[e, 1] = row, col
+        t[e], status[e], ret[e], reached[e] = step, status_e, ret_e, reached_e
+        world_steps[e] += searched
 
 
 @dataclass

@@ -16,13 +16,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agents.registry import AGENT_NAMES, AgentSpec, make_agent, parse_objective
+from simulator.errors import UserError
 from simulator.worlds import maze
 
 SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
 SPARE_OBJECT_SLOTS = 4  # room for objects a user adds while the world runs
 
 
-class SceneError(ValueError):
+class SceneError(UserError):
     """A scene file is missing, unreadable or invalid; ``str()`` is one line for the user."""
 
 
@@ -254,7 +255,7 @@ class Scene:
 
     def lane_agent(self, index: int, agent: str | None = None,
                    objective: str | None = None) -> AgentSpec:
-        """Lane ``index``'s agent; ``agent``/``objective`` override the scene (ValueError)."""
+        """Lane ``index``'s agent; ``agent``/``objective`` override the scene (UserError)."""
         lane = self.model.lanes[index]
         name = agent or lane.agent
         # A lane's parameters belong to its own agent; an override starts from defaults.

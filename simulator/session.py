@@ -20,6 +20,7 @@ import numpy as np
 
 from agents.maze import matches
 from agents.registry import AgentSpec, Objective, parse_objective
+from simulator.errors import UserError
 from simulator.rollout import EventArrays, StepTrace, run_maze
 from simulator.scene import Scene
 from simulator.worlds import maze
@@ -63,23 +64,23 @@ _NEEDS_TARGET = {"move_object", "recolor_object", "remove_object"}
 
 
 def encode_maze_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-    """Named parameters → the kernel's params vector; ValueError names what is wrong.
+    """Named parameters → the kernel's params vector; UserError names what is wrong.
 
     ``recolor_object`` takes ``color`` in slot 2 (where the kernel reads the new colour);
     ``add_object`` takes kind and colour names or codes.
     """
     if kind not in _EVENT_FIELDS:
-        raise ValueError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
+        raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
     wanted = _EVENT_FIELDS[kind]
     unknown = set(params) - set(wanted)
     if unknown:
-        raise ValueError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
+        raise UserError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
                          f" (takes {', '.join(wanted) or 'none'})")
     missing = [name for name in wanted if name not in params and name != "reward"]
     if missing:
-        raise ValueError(f"{kind}: missing parameter(s) {', '.join(missing)}")
+        raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
     if kind in _NEEDS_TARGET and target < 0:
-        raise ValueError(f"{kind}: needs target = <object slot>")
+        raise UserError(f"{kind}: needs target = <object slot>")
     vec = [0.0] * maze.N_EVENT_PARAMS
     vec[4] = 1.0  # default reward of an added object
     for name in wanted:
@@ -88,17 +89,17 @@ def encode_maze_event(kind: str, target: int, params: dict[str, Any]) -> tuple[f
         value = params[name]
         if name == "kind" and isinstance(value, str):
             if value not in maze.OBJECT_TO_IDX:
-                raise ValueError(f"{kind}: unknown object kind {value!r}")
+                raise UserError(f"{kind}: unknown object kind {value!r}")
             value = maze.OBJECT_TO_IDX[value]
         if name == "color" and isinstance(value, str):
             if value not in maze.COLOR_TO_IDX:
-                raise ValueError(f"{kind}: unknown colour {value!r}")
+                raise UserError(f"{kind}: unknown colour {value!r}")
             value = maze.COLOR_TO_IDX[value]
         slot = 2 if (kind == "recolor_object" and name == "color") else _PARAM_SLOT[name]
         try:
             vec[slot] = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{kind}: {name} must be a number, not {value!r}") from None
+            raise UserError(f"{kind}: {name} must be a number, not {value!r}") from None
     return tuple(vec)
 
 
@@ -173,10 +174,10 @@ class Session:
         self.seed = scene.model.seed if seed is None else int(seed)
         self.distribution = distribution or scene.default_distribution
         if self.distribution not in scene.layouts:
-            raise ValueError(f"{scene.name}: no distribution {self.distribution!r}"
+            raise UserError(f"{scene.name}: no distribution {self.distribution!r}"
                              f" (choose from {', '.join(scene.distributions)})")
         if n_copies < 1:
-            raise ValueError("ensemble size must be at least 1")
+            raise UserError("ensemble size must be at least 1")
         self.n_copies = int(n_copies)
         self.params = scene.params()
         self.agents = list(agents) if agents is not None else scene.lane_agents()
@@ -235,16 +236,16 @@ class Session:
                 lanes: Literal["all"] | Sequence[int] = "all", copy: int = -1,
                 step: int | None = None, source: EventSource = "user") -> list[Event]:
         """Log a perturbation for the given lanes, applied at the start of ``step``
-        (default: the next step of the shown world). ValueError on bad input; nothing is
+        (default: the next step of the shown world). UserError on bad input; nothing is
         logged then."""
         vec = encode_maze_event(kind, target, params or {})
         hit = range(len(self.lanes)) if lanes == "all" else list(lanes)
         for lane in hit:
             if not 0 <= lane < len(self.lanes):
-                raise ValueError(f"no lane {lane} (there are {len(self.lanes)})")
+                raise UserError(f"no lane {lane} (there are {len(self.lanes)})")
         when = self.step_index if step is None else int(step)
         if when < self.step_index:
-            raise ValueError(f"step {when} is in the past (now at {self.step_index})")
+            raise UserError(f"step {when} is in the past (now at {self.step_index})")
         logged = []
         for lane in hit:
             ev = Event(when, kind, target, vec, lane, copy, source)

@@ -154,7 +154,7 @@ def object_at(obj_kind, obj_pos, row, col):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def transition(cell, obj_kind, obj_pos, obj_reward, row, col, action, params):
     """One step of one copy from agent cell (row, col) under ``action``.
 
@@ -183,24 +183,18 @@ def transition(cell, obj_kind, obj_pos, obj_reward, row, col, action, params):
     return new_row, new_col, reward, False, -1
 
 
-@njit(cache=True)
-def apply_transition(e, action, cell, agent_pos, obj_kind, obj_pos, obj_reward, t, status,
-                     ret, reached, params):
-    """Advance copy ``e`` by one step under ``action``; returns the reward it received."""
-    row, col, reward, terminated, slot = transition(
-        cell[e], obj_kind[e], obj_pos[e], obj_reward[e],
-        agent_pos[e, 0], agent_pos[e, 1], action, params,
-    )
-    agent_pos[e, 0] = row
-    agent_pos[e, 1] = col
-    ret[e] += reward
-    t[e] += 1
+@njit(cache=True, inline="always")
+def episode_status(terminated, slot, t, params):
+    """The episode-end rule after a step that completed step ``t`` (1-based count).
+
+    Returns (status, reached_slot): terminated on an object or hazard, truncated at the
+    horizon, else running.
+    """
     if terminated:
-        status[e] = STATUS_TERMINATED
-        reached[e] = slot
-    elif t[e] >= params[P_HORIZON]:
-        status[e] = STATUS_TRUNCATED
-    return reward
+        return STATUS_TERMINATED, slot
+    if t >= params[P_HORIZON]:
+        return STATUS_TRUNCATED, -1
+    return STATUS_RUNNING, -1
 
 
 # --- perturbations -------------------------------------------------------------------
