@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from agents.registry import make_agent
-from simulator.rollout import EventArrays, run_maze
+from simulator.drivers import EventArrays, get_driver
 from simulator.scene import Scene
 from simulator.worlds import maze
 
@@ -60,6 +60,7 @@ def run_benchmarks(quick: bool = False,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "numba_threads": numba.get_num_threads(),
     }
+    driver = get_driver("maze")
     scene = Scene.from_text(_OPEN_ROOM)
     n_copies = 4096 if quick else 16384
     n_steps = 200 if quick else 2000
@@ -68,12 +69,12 @@ def run_benchmarks(quick: bool = False,
     # random and thermostat figures (moving agents, same kernel) are reported beside it.
     for name in ("null", "random", "thermostat"):
         agent = make_agent(name, "reach:goal")
-        session = Session(scene, n_copies=n_copies, agents=[agent])
+        session = Session(scene, n_copies=n_copies, agents=[[agent]])
         start = session.lanes[0].state
 
-        def once(agent=agent, start=start) -> None:
-            run_maze(start.copy(), agent, EventArrays.empty(maze.N_EVENT_PARAMS),
-                     session.params, 0, n_steps, trace=False)
+        def once(agent=agent, start=start, params=session.params) -> None:
+            driver.advance(start.copy(), [agent], EventArrays.empty(maze.N_EVENT_PARAMS),
+                           params, 0, n_steps, trace=False)
 
         seconds = _timed(once)
         key = "maze_ensemble_steps_per_s" if name == "null" else f"maze_{name}_steps_per_s"
@@ -84,13 +85,13 @@ def run_benchmarks(quick: bool = False,
     n_search = 64 if quick else 512
     say(f"tree search: {n_search} copies of red_door/train, one search per step")
     agent = make_agent("search", "reach:door", budget=4000, depth=64)
-    session = Session(walled, n_copies=n_search, agents=[agent])
+    session = Session(walled, n_copies=n_search, agents=[[agent]])
     start = session.lanes[0].state
     counted: list[int] = []
 
     def search_once() -> None:
-        tr = run_maze(start.copy(), agent, EventArrays.empty(maze.N_EVENT_PARAMS),
-                      session.params, 0, 1, trace=True)
+        tr = driver.advance(start.copy(), [agent], EventArrays.empty(maze.N_EVENT_PARAMS),
+                            session.params, 0, 1, trace=True)
         counted.append(int(tr.world_steps.sum()))
 
     seconds = _timed(search_once)

@@ -60,7 +60,7 @@ def scenes() -> None:
         except SceneError as exc:
             click.echo(f"{name:<22} (invalid: {exc})")
             continue
-        lanes = ", ".join(lane.label for lane in scene.lane_agents())
+        lanes = ", ".join(" vs ".join(a.label for a in group) for group in scene.lane_agents())
         click.echo(f"{name:<22} {scene.world:<8} {scene.model.title}")
         click.echo(f"{'':<22} lanes: {lanes}; distributions: {', '.join(scene.distributions)}")
 
@@ -89,16 +89,15 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
     session.run(steps)
     outcomes = [o.as_dict() for o in session.outcomes()]
     if ensemble > 1:
-        base = session.base_objective.as_array()
-        for lane, out in zip(session.lanes, outcomes, strict=True):
-            st = lane.state
-            own, on_base = _ensemble_rates(st, lane.agent.objective.as_array(), base)
+        per_copy = [session.outcomes(copy) for copy in range(ensemble)]
+        for i, out in enumerate(outcomes):
+            ends = [copy_outcomes[i] for copy_outcomes in per_copy]
             out["ensemble"] = {
                 "copies": ensemble,
-                "objective_rate": own,
-                "base_rate": on_base,
-                "mean_return": float(np.mean(st.ret)),
-                "mean_steps": float(np.mean(st.t)),
+                "objective_rate": float(np.mean([o.achieved_objective for o in ends])),
+                "base_rate": float(np.mean([o.achieved_base for o in ends])),
+                "mean_return": float(np.mean([o.ret for o in ends])),
+                "mean_steps": float(np.mean([o.steps for o in ends])),
             }
     header = {"scene": sc.name, "world": sc.world, "seed": session.seed,
               "distribution": session.distribution, "base_objective": sc.model.base_objective}
@@ -113,28 +112,13 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
         click.echo(
             f"  lane {out['lane']}: {out['agent']:<10} {out['objective']:<16} "
             f"{out['status']:<10} steps={out['steps']:<5} return={out['ret']:+.3f} "
-            f"reached={out['reached'] or '-':<12} objective {mark}  base {base_mark}"
+            f"end={out['detail'] or '-':<12} objective {mark}  base {base_mark}"
         )
         if "ensemble" in out:
             ens = out["ensemble"]
             click.echo(f"          ensemble of {ens['copies']}: objective reached "
                        f"{ens['objective_rate']:.1%}, base reached {ens['base_rate']:.1%}, "
                        f"mean return {ens['mean_return']:+.3f}")
-
-
-def _ensemble_rates(state: Any, objective: Any, base: Any) -> tuple[float, float]:
-    """Fractions of copies that ended on an object matching ``objective`` / ``base``."""
-    from agents.maze import matches
-
-    n = state.n_copies
-    own = on_base = 0
-    for e in range(n):
-        slot = int(state.reached[e])
-        if slot >= 0:
-            kind, color = state.obj_kind[e, slot], state.obj_color[e, slot]
-            own += bool(matches(kind, color, objective))
-            on_base += bool(matches(kind, color, base))
-    return own / n, on_base / n
 
 
 @main.command()

@@ -107,7 +107,6 @@ class MazeDistributionModel(_Strict):
     noise: float = Field(0.0, ge=0.0, le=1.0)
 
 
-DISTRIBUTION_MODELS: dict[str, type[BaseModel]] = {"maze": MazeDistributionModel}
 
 
 class RewardsModel(_Strict):
@@ -119,7 +118,7 @@ class SceneModel(_Strict):
     name: str
     title: str = ""
     description: str = ""
-    world: Literal["maze"]
+    world: str
     horizon: int = Field(100, ge=1, le=1_000_000)
     seed: int = Field(0, ge=0, lt=2**63)
     ensemble: int = Field(256, ge=1, le=1_000_000)
@@ -215,6 +214,13 @@ def _pack_maze(dist: MazeDistributionModel, where: str) -> MazeLayout:
     return MazeLayout(template, spec, params)
 
 
+# World kind → (distribution model, packer turning a validated distribution into the arrays
+# its driver's initial-state kernel takes). Other worlds add their entry here.
+WORLDS: dict[str, tuple[type[BaseModel], Any]] = {
+    "maze": (MazeDistributionModel, _pack_maze),
+}
+
+
 class Scene:
     """A validated scene: the model, its source text, and packed per-distribution layouts."""
 
@@ -246,7 +252,7 @@ class Scene:
         return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS
 
     def params(self) -> np.ndarray:
-        """The world's scalar rules, (N_PARAMS,) float64."""
+        """The world's scalar rules, (N_PARAMS,) float64, as its kernels take them."""
         out = np.zeros(maze.N_PARAMS)
         out[maze.P_STEP_REWARD] = self.model.rewards.step
         out[maze.P_HAZARD_REWARD] = self.model.rewards.hazard
@@ -264,9 +270,9 @@ class Scene:
                           **params)
 
     def lane_agents(self, agent: str | None = None,
-                    objective: str | None = None) -> list[AgentSpec]:
-        """One AgentSpec per lane, with optional command-line overrides applied to all."""
-        return [self.lane_agent(i, agent, objective) for i in range(len(self.model.lanes))]
+                    objective: str | None = None) -> list[list[AgentSpec]]:
+        """Per lane, the list of its agents, with optional command-line overrides."""
+        return [[self.lane_agent(i, agent, objective)] for i in range(len(self.model.lanes))]
 
     @classmethod
     def from_text(cls, text: str, path: Path | None = None) -> Scene:
@@ -281,7 +287,10 @@ class Scene:
             err = exc.errors()[0]
             msg = err["msg"].removeprefix("Value error, ")
             raise SceneError(f"{where}: {_fmt_loc(err['loc'])}: {msg}") from None
-        dist_model = DISTRIBUTION_MODELS[model.world]
+        if model.world not in WORLDS:
+            raise SceneError(f"{where}: world: unknown world {model.world!r}"
+                             f" (choose from {', '.join(WORLDS)})")
+        dist_model, pack = WORLDS[model.world]
         layouts = {}
         for name, raw_dist in model.distributions.items():
             loc = f"{where}: distributions.{name}"
@@ -291,7 +300,7 @@ class Scene:
                 err = exc.errors()[0]
                 msg = err["msg"].removeprefix("Value error, ")
                 raise SceneError(f"{loc}.{_fmt_loc(err['loc'])}: {msg}") from None
-            layouts[name] = _pack_maze(dist, loc)  # type: ignore[arg-type]
+            layouts[name] = pack(dist, loc)
         if model.default_distribution and model.default_distribution not in layouts:
             raise SceneError(
                 f"{where}: default_distribution: {model.default_distribution!r} is not one of"

@@ -1,0 +1,93 @@
+"""What every world driver provides, and the plain data it exchanges with the Session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class StepTrace:
+    """What happened in one ``advance`` call, per step ``S``, copy ``E`` and agent ``A``.
+
+    action (S, E, A, ...) executed actions (-1 / NaN where the copy had already stopped);
+    reward (S, E, A) float64; internals: name → (S, E, A) array of agent internals
+    (``rule`` fired, search ``nodes`` expanded, ``heater`` on, ...); world_steps (E,) int64
+    world steps simulated inside tree searches (for the benchmark).
+    """
+
+    action: np.ndarray
+    reward: np.ndarray
+    internals: dict[str, np.ndarray]
+    world_steps: np.ndarray
+
+    @property
+    def n_steps(self) -> int:
+        return self.action.shape[0]
+
+
+@dataclass
+class EventArrays:
+    """A lane's perturbation log packed for the kernels (sorted by step, stable)."""
+
+    step: np.ndarray  # (n,) int32
+    kind: np.ndarray  # (n,) int32
+    target: np.ndarray  # (n,) int32
+    params: np.ndarray  # (n, n_params) float64
+    copy: np.ndarray  # (n,) int32: -1 hits every copy
+
+    @classmethod
+    def empty(cls, n_params: int) -> EventArrays:
+        return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int32),
+                   np.zeros((0, n_params)), np.zeros(0, np.int32))
+
+
+@dataclass
+class Outcome:
+    """How one agent of one lane fared in copy 0 (or in the copy asked for).
+
+    detail is a short human description of the end ("red door", "lava", "in band 71%").
+    fraction_of_steps is the fraction of completed steps its objective held (for worlds
+    where an objective is held rather than reached; for the maze, 1.0 once reached).
+    """
+
+    lane: int
+    agent_index: int
+    agent: str
+    objective: str
+    status: str  # running | terminated | truncated
+    steps: int
+    ret: float
+    detail: str | None
+    achieved_objective: bool
+    achieved_base: bool
+    fraction_of_steps: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out.update(out.pop("extra"))
+        return out
+
+
+class WorldDriver(Protocol):
+    """The interface the Session uses; one instance per world kind (module-level DRIVER)."""
+
+    kind: str
+    event_kinds: tuple[str, ...]
+    n_event_params: int
+    state_type: type
+
+    def initial_state(self, scene: Any, distribution: str, n_copies: int,
+                      seed: int) -> Any: ...
+
+    def advance(self, state: Any, agents: list[Any], events: EventArrays, params: np.ndarray,
+                seed: int, n_steps: int, trace: bool) -> StepTrace: ...
+
+    def encode_event(self, kind: str, target: int,
+                     params: dict[str, Any]) -> tuple[float, ...]: ...
+
+    def outcomes(self, scene: Any, state: Any, copy: int, agents: list[Any],
+                 lane: int, history: Any | None = None) -> list[Outcome]: ...

@@ -1,0 +1,227 @@
+"""The maze driver: fused lane kernel (world step + agent policy + perturbations), event
+encoding and outcome description for the maze world.
+
+One kernel call advances every copy of a lane's ensemble by up to ``n_steps`` steps without
+returning to Python; each copy runs its own loop, so a copy's trajectory depends only on
+(seed, copy index, event log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from agents.maze import act, matches
+from agents.registry import AgentSpec, parse_objective
+from simulator.drivers.base import EventArrays, Outcome, StepTrace
+from simulator.errors import UserError
+from simulator.rng import STREAM_NOISE, STREAM_NOISE_ACTION, rand_int, rand_uniform
+from simulator.worlds import maze
+from simulator.worlds.maze import (
+    N_ACTIONS,
+    STATUS_RUNNING,
+    MazeState,
+    apply_event,
+    episode_status,
+    transition,
+)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objective,
+                 ev_step, ev_kind, ev_target, ev_params, ev_copy,
+                 cell, agent_pos, obj_kind, obj_color, obj_pos, obj_reward, t, status, ret,
+                 reached, noise,
+                 tr_action, tr_reward, tr_rule, tr_nodes, world_steps):
+    """Advance every running copy by up to ``n_steps`` steps, in place.
+
+    Per step of copy e: apply the events logged for (t[e], e), let the agent act, maybe
+    replace the action by slip noise, apply :func:`transition`. A copy that terminates or
+    is truncated stops and stays as it is.
+
+    Events (n_events,): ev_step int32 (sorted ascending), ev_kind int32, ev_target int32,
+    ev_params (n_events, N_EVENT_PARAMS) float64, ev_copy int32 (-1: every copy).
+    State arrays as in :class:`MazeState`. Traces are (n_steps, E) — action int8, reward
+    float64, rule int16, nodes int32 — or (0, E) to skip tracing; world_steps (E,) int64
+    accumulates the search's simulated steps.
+    """
+    n_copies = cell.shape[0]
+    trace = tr_action.shape[0] > 0
+    n_events = ev_step.shape[0]
+    for e in prange(n_copies):
+        # The copy's scalars live in registers for the whole loop and are written back once:
+        # this, not the arithmetic, is what the ensemble's throughput depends on.
+        cell_e, kind_e, color_e = cell[e], obj_kind[e], obj_color[e]
+        pos_e, reward_e = obj_pos[e], obj_reward[e]
+        row, col = agent_pos[e, 0], agent_pos[e, 1]
+        step, status_e, ret_e = t[e], status[e], ret[e]
+        reached_e, noise_e = reached[e], noise[e]
+        searched = 0
+        i_ev = 0
+        while i_ev < n_events and ev_step[i_ev] < step:  # events already in this copy's past
+            i_ev += 1
+        for s in range(n_steps):
+            if status_e != STATUS_RUNNING:
+                break
+            if i_ev < n_events and ev_step[i_ev] == step:
+                agent_pos[e, 0], agent_pos[e, 1] = row, col
+                while i_ev < n_events and ev_step[i_ev] == step:
+                    if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+                        apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], cell,
+                                    agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise)
+                    i_ev += 1
+                row, col, noise_e = agent_pos[e, 0], agent_pos[e, 1], noise[e]
+            action, rule, nodes, steps = act(
+                agent_code, agent_params, rules, objective, cell_e, kind_e, color_e, pos_e,
+                reward_e, row, col, seed, e, step, params,
+            )
+            searched += steps
+            if noise_e > 0.0 and rand_uniform(seed, e, step, STREAM_NOISE) < noise_e:
+                action = rand_int(seed, e, step, STREAM_NOISE_ACTION, N_ACTIONS)
+            row, col, reward, terminated, slot = transition(
+                cell_e, kind_e, pos_e, reward_e, row, col, action, params
+            )
+            ret_e += reward
+            step += 1
+            status_e, reached_e = episode_status(terminated, slot, step, params)
+            if trace:
+                tr_action[s, e] = action
+                tr_reward[s, e] = reward
+                tr_rule[s, e] = rule
+                tr_nodes[s, e] = nodes
+        agent_pos[e, 0], agent_pos[e, 1] = row, col
+        t[e], status[e], ret[e], reached[e] = step, status_e, ret_e, reached_e
+        world_steps[e] += searched
+
+
+# Which named parameters each maze event takes, and where they go in the params vector.
+_EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "teleport": ("row", "col"),
+    "draw_wall": ("row", "col"),
+    "erase_wall": ("row", "col"),
+    "place_hazard": ("row", "col"),
+    "remove_hazard": ("row", "col"),
+    "add_object": ("row", "col", "kind", "color", "reward"),
+    "move_object": ("row", "col"),
+    "recolor_object": ("color",),
+    "remove_object": (),
+    "set_noise": ("p",),
+}
+_PARAM_SLOT = {"row": 0, "col": 1, "kind": 2, "color": 3, "reward": 4, "p": 2}
+_NEEDS_TARGET = {"move_object", "recolor_object", "remove_object"}
+
+
+def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
+    """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is wrong.
+
+    ``recolor_object`` carries its colour in slot 2, where the kernel reads it;
+    ``add_object`` takes kind and colour as names or codes.
+    """
+    if kind not in _EVENT_FIELDS:
+        raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
+    wanted = _EVENT_FIELDS[kind]
+    unknown = set(params) - set(wanted)
+    if unknown:
+        raise UserError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
+                        f" (takes {', '.join(wanted) or 'none'})")
+    missing = [name for name in wanted if name not in params and name != "reward"]
+    if missing:
+        raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
+    if kind in _NEEDS_TARGET and target < 0:
+        raise UserError(f"{kind}: needs target = <object slot>")
+    vec = [0.0] * maze.N_EVENT_PARAMS
+    vec[4] = 1.0  # default reward of an added object
+    for name in wanted:
+        if name not in params:
+            continue
+        value = params[name]
+        if name == "kind" and isinstance(value, str):
+            if value not in maze.OBJECT_TO_IDX:
+                raise UserError(f"{kind}: unknown object kind {value!r}")
+            value = maze.OBJECT_TO_IDX[value]
+        if name == "color" and isinstance(value, str):
+            if value not in maze.COLOR_TO_IDX:
+                raise UserError(f"{kind}: unknown colour {value!r}")
+            value = maze.COLOR_TO_IDX[value]
+        slot = 2 if (kind == "recolor_object" and name == "color") else _PARAM_SLOT[name]
+        try:
+            vec[slot] = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{kind}: {name} must be a number, not {value!r}") from None
+    return tuple(vec)
+
+
+class MazeDriver:
+    """The maze world behind the :class:`~simulator.drivers.base.WorldDriver` interface."""
+
+    kind = "maze"
+    event_kinds = maze.EVENT_KINDS
+    n_event_params = maze.N_EVENT_PARAMS
+    state_type = MazeState
+
+    def initial_state(self, scene: Any, distribution: str, n_copies: int,
+                      seed: int) -> MazeState:
+        """``n_copies`` independent draws from the scene's distribution (copy e from (seed, e))."""
+        layout = scene.layouts[distribution]
+        height, width = layout.shape
+        state = MazeState.empty(n_copies, height, width, scene.n_object_slots)
+        maze.draw_initial(layout.template, layout.obj_spec, layout.dist_params, seed,
+                          state.cell, state.agent_pos, state.obj_kind, state.obj_color,
+                          state.obj_pos, state.obj_reward, state.t, state.status, state.ret,
+                          state.reached, state.noise)
+        return state
+
+    def advance(self, state: MazeState, agents: list[AgentSpec], events: EventArrays,
+                params: np.ndarray, seed: int, n_steps: int, trace: bool = True) -> StepTrace:
+        """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace."""
+        if len(agents) != 1:
+            raise UserError(f"a maze lane holds exactly one agent, not {len(agents)}")
+        agent = agents[0]
+        n_copies = state.n_copies
+        rows = n_steps if trace else 0
+        action = np.full((rows, n_copies), -1, np.int8)
+        reward = np.zeros((rows, n_copies), np.float64)
+        rule = np.full((rows, n_copies), -1, np.int16)
+        nodes = np.zeros((rows, n_copies), np.int32)
+        world_steps = np.zeros(n_copies, np.int64)
+        maze_rollout(
+            n_steps, seed, params, agent.code, agent.params, agent.rules,
+            agent.objective.as_array(),
+            events.step, events.kind, events.target, events.params, events.copy,
+            state.cell, state.agent_pos, state.obj_kind, state.obj_color, state.obj_pos,
+            state.obj_reward, state.t, state.status, state.ret, state.reached, state.noise,
+            action, reward, rule, nodes, world_steps,
+        )
+        # One agent per maze lane: the agent axis is added as a view, not a copy.
+        return StepTrace(
+            action=action[:, :, None], reward=reward[:, :, None],
+            internals={"rule": rule[:, :, None], "nodes": nodes[:, :, None]},
+            world_steps=world_steps,
+        )
+
+    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
+        return encode_event(kind, target, params)
+
+    def outcomes(self, scene: Any, state: MazeState, copy: int, agents: list[AgentSpec],
+                 lane: int, history: Any | None = None) -> list[Outcome]:
+        agent = agents[0]
+        status = ("running", "terminated", "truncated")[int(state.status[copy])]
+        slot = int(state.reached[copy])
+        detail: str | None = None
+        achieved = achieved_base = False
+        if slot >= 0:
+            kind, color = state.obj_kind[copy, slot], state.obj_color[copy, slot]
+            detail = f"{maze.COLORS[color]} {maze.OBJECT_KINDS[kind]}"
+            achieved = bool(matches(kind, color, agent.objective.as_array()))
+            base = parse_objective(scene.model.base_objective).as_array()
+            achieved_base = bool(matches(kind, color, base))
+        elif status == "terminated":
+            detail = "lava"
+        return [Outcome(lane, 0, agent.name, agent.objective.text, status, int(state.t[copy]),
+                        float(state.ret[copy]), detail, achieved, achieved_base,
+                        1.0 if achieved else 0.0, {"reached": detail})]
+
+
+DRIVER = MazeDriver()
