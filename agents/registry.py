@@ -6,7 +6,9 @@ an int32 rule table); an objective is ``(kind, colour)`` codes with ``-1`` meani
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -19,7 +21,7 @@ AGENT_TO_IDX = {name: i for i, name in enumerate(AGENT_NAMES)}
 
 # Search parameters (float64 vector): node budget, depth limit.
 SEARCH_DEFAULTS = {"budget": 4000.0, "depth": 64.0}
-N_AGENT_PARAMS = 4
+N_AGENT_PARAMS = 8
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class Objective:
         return np.array([self.kind, self.color], np.int32)
 
 
-def parse_objective(text: str) -> Objective:
+def parse_maze_objective(text: str) -> Objective:
     """Parse ``reach:<colour>``, ``reach:<kind>``, ``reach:<colour>_<kind>`` or ``reach:any``.
 
     Raises UserError with a message naming what is wrong.
@@ -71,38 +73,22 @@ def parse_objective(text: str) -> Objective:
     return Objective(kind, color)
 
 
-@dataclass(frozen=True)
-class AgentSpec:
-    """An agent as the kernels see it.
-
-    code : AGENT_* index; objective : what it pursues; params : (N_AGENT_PARAMS,) float64;
-    rules : (R, RULE_WIDTH) int32 heuristic rule table (empty for other agents).
-    """
-
-    name: str
-    objective: Objective
-    params: np.ndarray = field(default_factory=lambda: np.zeros(N_AGENT_PARAMS))
-    rules: np.ndarray = field(default_factory=lambda: np.zeros((0, 10), np.int32))
-    rule_text: tuple[str, ...] = ()
+class ObjectiveLike(Protocol):
+    """What the kernels and reports need of any world's objective."""
 
     @property
-    def code(self) -> int:
-        return AGENT_TO_IDX[self.name]
+    def text(self) -> str: ...
 
-    @property
-    def label(self) -> str:
-        return f"{self.name} → {self.objective.text}"
+    def as_array(self) -> np.ndarray: ...
 
 
-def make_agent(name: str, objective: str | Objective, **params: float) -> AgentSpec:
-    """Build an AgentSpec, validating the name and parameters (UserError on bad input)."""
+def _maze_params(name: str, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
+                                                             tuple[str, ...]]:
+    """Validate a maze agent's parameters → (params vector, rule table, rule text)."""
     from agents.rules import DEFAULT_MAZE_RULES, compile_rules
 
-    if name not in AGENT_TO_IDX:
-        raise UserError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)})")
-    obj = parse_objective(objective) if isinstance(objective, str) else objective
     vec = np.zeros(N_AGENT_PARAMS)
-    rules = np.zeros((0, 10), np.int32)
+    rules = np.zeros((0, 13), np.int32)
     rule_text: tuple[str, ...] = ()
     if name == "search":
         merged = dict(SEARCH_DEFAULTS)
@@ -114,11 +100,60 @@ def make_agent(name: str, objective: str | Objective, **params: float) -> AgentS
             raise UserError("search agent: budget and depth must be at least 1")
         vec[0], vec[1] = merged["budget"], merged["depth"]
     elif name == "heuristic":
-        text = params.pop("rules", None) if params else None
+        params = dict(params)
+        text = params.pop("rules", None)
         if params:
             raise UserError(f"heuristic agent: unknown parameter(s) {', '.join(params)}")
         rule_text = tuple(text) if text else DEFAULT_MAZE_RULES
         rules = compile_rules(rule_text)
     elif params:
         raise UserError(f"{name} agent takes no parameters (got {', '.join(params)})")
-    return AgentSpec(name, obj, vec, rules, rule_text)
+    return vec, rules, rule_text
+
+
+# Per world kind: objective parser and agent-parameter builder. Other worlds register here.
+OBJECTIVE_PARSERS: dict[str, Callable[[str], ObjectiveLike]] = {"maze": parse_maze_objective}
+PARAM_BUILDERS: dict[str, Callable[[str, dict[str, Any]],
+                                   tuple[np.ndarray, np.ndarray, tuple[str, ...]]]] = {
+    "maze": _maze_params,
+}
+
+
+def parse_objective(text: str, world: str = "maze") -> ObjectiveLike:
+    """Parse an objective of ``world``; UserError with a message naming what is wrong."""
+    return OBJECTIVE_PARSERS[world](text)
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent as the kernels see it.
+
+    code : AGENT_* index; objective : what it pursues (world-specific, see
+    OBJECTIVE_PARSERS); params : (N_AGENT_PARAMS,) float64 world-specific parameters;
+    rules : (R, RULE_WIDTH) int32 heuristic rule table (empty for other agents).
+    """
+
+    name: str
+    objective: ObjectiveLike
+    params: np.ndarray = field(default_factory=lambda: np.zeros(N_AGENT_PARAMS))
+    rules: np.ndarray = field(default_factory=lambda: np.zeros((0, 13), np.int32))
+    rule_text: tuple[str, ...] = ()
+    world: str = "maze"
+
+    @property
+    def code(self) -> int:
+        return AGENT_TO_IDX[self.name]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} → {self.objective.text}"
+
+
+def make_agent(name: str, objective: str | ObjectiveLike, world: str = "maze",
+               **params: Any) -> AgentSpec:
+    """Build an AgentSpec for ``world``, validating name and parameters (UserError)."""
+    if name not in AGENT_TO_IDX:
+        raise UserError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)})")
+    obj = parse_objective(objective, world) if isinstance(objective, str) else objective
+    vec, rules, rule_text = PARAM_BUILDERS[world](name, params)
+    return AgentSpec(name, obj, vec, rules, rule_text, world)

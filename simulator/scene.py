@@ -31,16 +31,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_objective(value: str) -> str:
-    parse_objective(value)
-    return value
-
-
-class LaneModel(_Strict):
+class AgentModel(_Strict):
     agent: str = "thermostat"
     objective: str | None = None  # defaults to the scene's base objective
     params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
 
     @field_validator("agent")
     @classmethod
@@ -49,10 +43,15 @@ class LaneModel(_Strict):
             raise ValueError(f"unknown agent {value!r} (choose from {', '.join(AGENT_NAMES)})")
         return value
 
-    @field_validator("objective")
-    @classmethod
-    def _objective(cls, value: str | None) -> str | None:
-        return None if value is None else _check_objective(value)
+
+class LaneModel(AgentModel):
+    """A lane: one agent given inline, or several under ``agents`` (competition)."""
+
+    label: str | None = None
+    agents: list[AgentModel] | None = None
+
+    def members(self) -> list[AgentModel]:
+        return list(self.agents) if self.agents else [self]
 
 
 class PerturbationModel(_Strict):
@@ -128,11 +127,6 @@ class SceneModel(_Strict):
     lanes: list[LaneModel] = Field(min_length=1)
     distributions: dict[str, dict[str, Any]] = Field(min_length=1)
     perturbations: list[PerturbationModel] = Field(default_factory=list)
-
-    @field_validator("base_objective")
-    @classmethod
-    def _objective(cls, value: str) -> str:
-        return _check_objective(value)
 
 
 class MazeLayout:
@@ -251,28 +245,23 @@ class Scene:
     def n_object_slots(self) -> int:
         return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS
 
-    def params(self) -> np.ndarray:
-        """The world's scalar rules, (N_PARAMS,) float64, as its kernels take them."""
-        out = np.zeros(maze.N_PARAMS)
-        out[maze.P_STEP_REWARD] = self.model.rewards.step
-        out[maze.P_HAZARD_REWARD] = self.model.rewards.hazard
-        out[maze.P_HORIZON] = self.model.horizon
-        return out
-
-    def lane_agent(self, index: int, agent: str | None = None,
-                   objective: str | None = None) -> AgentSpec:
-        """Lane ``index``'s agent; ``agent``/``objective`` override the scene (UserError)."""
-        lane = self.model.lanes[index]
-        name = agent or lane.agent
-        # A lane's parameters belong to its own agent; an override starts from defaults.
-        params = dict(lane.params) if name == lane.agent else {}
-        return make_agent(name, objective or lane.objective or self.model.base_objective,
-                          **params)
+    def lane_agent_group(self, index: int, agent: str | None = None,
+                         objective: str | None = None) -> list[AgentSpec]:
+        """Lane ``index``'s agents; ``agent``/``objective`` override the scene (UserError)."""
+        group = []
+        for member in self.model.lanes[index].members():
+            name = agent or member.agent
+            # Parameters belong to the scene's own agent; an override starts from defaults.
+            params = dict(member.params) if name == member.agent else {}
+            group.append(make_agent(
+                name, objective or member.objective or self.model.base_objective, self.world,
+                **params))
+        return group
 
     def lane_agents(self, agent: str | None = None,
                     objective: str | None = None) -> list[list[AgentSpec]]:
         """Per lane, the list of its agents, with optional command-line overrides."""
-        return [[self.lane_agent(i, agent, objective)] for i in range(len(self.model.lanes))]
+        return [self.lane_agent_group(i, agent, objective) for i in range(len(self.model.lanes))]
 
     @classmethod
     def from_text(cls, text: str, path: Path | None = None) -> Scene:
@@ -307,11 +296,15 @@ class Scene:
                 f" {', '.join(layouts)}"
             )
         scene = cls(model, text, path, layouts)
+        try:
+            parse_objective(model.base_objective, model.world)
+        except UserError as exc:
+            raise SceneError(f"{where}: base_objective: {exc}") from None
         for i in range(len(model.lanes)):
             try:
-                scene.lane_agent(i)
-            except ValueError as exc:
-                raise SceneError(f"{where}: lanes[{i}].params: {exc}") from None
+                scene.lane_agent_group(i)
+            except UserError as exc:
+                raise SceneError(f"{where}: lanes[{i}]: {exc}") from None
         for i, pert in enumerate(model.perturbations):
             if pert.kind not in maze.EVENT_TO_IDX:
                 raise SceneError(

@@ -112,7 +112,7 @@ class Session:
         if n_copies < 1:
             raise UserError("ensemble size must be at least 1")
         self.n_copies = int(n_copies)
-        self.params = scene.params()
+        self.params = self.driver.params(scene)
         lane_agents = agents if agents is not None else scene.lane_agents()
         self.agents = [list(group) for group in lane_agents]
         self.lanes: list[Lane] = []

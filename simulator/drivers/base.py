@@ -80,6 +80,10 @@ class WorldDriver(Protocol):
     n_event_params: int
     state_type: type
 
+    def params(self, scene: Any) -> np.ndarray:
+        """The scene's scalar world rules, packed as the kernels take them (float64)."""
+        ...
+
     def initial_state(self, scene: Any, distribution: str, n_copies: int,
                       seed: int) -> Any: ...
 

@@ -161,6 +161,14 @@ class MazeDriver:
     n_event_params = maze.N_EVENT_PARAMS
     state_type = MazeState
 
+    def params(self, scene: Any) -> np.ndarray:
+        """The scene's scalar rules as the kernels take them, (N_PARAMS,) float64."""
+        out = np.zeros(maze.N_PARAMS)
+        out[maze.P_STEP_REWARD] = scene.model.rewards.step
+        out[maze.P_HAZARD_REWARD] = scene.model.rewards.hazard
+        out[maze.P_HORIZON] = scene.model.horizon
+        return out
+
     def initial_state(self, scene: Any, distribution: str, n_copies: int,
                       seed: int) -> MazeState:
         """``n_copies`` independent draws from the scene's distribution (copy e from (seed, e))."""
