@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from agents.maze import act, matches
+from agents.maze import act, matches, nearest_target
 from agents.registry import AgentSpec, parse_objective
 from simulator.drivers.base import EventArrays, Outcome, StepTrace
 from simulator.errors import UserError
@@ -230,6 +230,73 @@ class MazeDriver:
         return [Outcome(lane, 0, agent.name, agent.objective.text, status, int(state.t[copy]),
                         float(state.ret[copy]), detail, achieved, achieved_base,
                         1.0 if achieved else 0.0, {"reached": detail})]
+
+
+    # --- what the metrics need (simulator/metrics.py) -----------------------------------
+    def projection(self, scene: Any, state: MazeState) -> np.ndarray:
+        """The coordinate that matters: the agent's cell, (E, 2) float64 (row, col)."""
+        return state.agent_pos.astype(np.float64)
+
+    def bins(self, scene: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One bin per grid cell of the scene's largest map: lows (2,), highs (2,), n_bins (2,)."""
+        height = max(layout.shape[0] for layout in scene.layouts.values())
+        width = max(layout.shape[1] for layout in scene.layouts.values())
+        return (np.array([-0.5, -0.5]), np.array([height - 0.5, width - 0.5]),
+                np.array([height, width]))
+
+    def in_target(self, scene: Any, state: MazeState, objective: Any) -> np.ndarray:
+        """(E,) bool: the copy's episode ended on an object matching ``objective``."""
+        return _reach_state(state, objective)[0]
+
+    def distance(self, scene: Any, state: MazeState, objective: Any) -> np.ndarray:
+        """(E,) float64 Manhattan distance from the agent to the nearest matching object
+        (0 once reached; the grid's half-perimeter when there is none)."""
+        return _reach_state(state, objective)[1]
+
+    def score(self, scene: Any, state: MazeState, objective: Any) -> np.ndarray:
+        """(E,) float64, higher is better: 1 in the target, else minus the normalised
+        distance to it; ending in lava or on a wrong object is the worst outcome (-2)."""
+        return _reach_state(state, objective)[2]
+
+    def funnel(self, scene: Any, state: MazeState) -> tuple[np.ndarray, float, float]:
+        """The funnel plot's coordinate: distance to the base objective, (E,), and its range."""
+        height, width = state.cell.shape[1:]
+        base = parse_objective(scene.model.base_objective)
+        return self.distance(scene, state, base), 0.0, float(height + width)
+
+
+@njit(cache=True, parallel=True)
+def _reach_kernel(objective, far, agent_pos, obj_kind, obj_color, obj_pos, reached, status,
+                  hit, dist, score):
+    """Per copy: whether it ended on a matching object, its distance to the nearest one
+    (``far`` when there is none) and its score (1 on target; -distance/far while running;
+    -2 when it ended in lava or on a wrong object, worse than any distance).
+
+    objective (2,) int32; state arrays as in MazeState; hit, dist, score (E,) outputs.
+    """
+    for e in prange(agent_pos.shape[0]):
+        slot = reached[e]
+        hit[e] = slot >= 0 and matches(obj_kind[e, slot], obj_color[e, slot], objective)
+        _, d = nearest_target(obj_kind[e], obj_color[e], obj_pos[e], objective,
+                              agent_pos[e, 0], agent_pos[e, 1])
+        dist[e] = 0.0 if hit[e] else (float(d) if d >= 0 else far)
+        if hit[e]:
+            score[e] = 1.0
+        elif status[e] == maze.STATUS_TERMINATED:
+            score[e] = -2.0
+        else:
+            score[e] = -dist[e] / far
+
+
+def _reach_state(state: MazeState, objective: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hit (E,) bool, distance (E,) float64, score (E,) float64) of every copy."""
+    n = state.n_copies
+    height, width = state.cell.shape[1:]
+    hit, dist, score = np.empty(n, np.bool_), np.empty(n), np.empty(n)
+    _reach_kernel(objective.as_array(), float(height + width), state.agent_pos,
+                  state.obj_kind, state.obj_color, state.obj_pos, state.reached, state.status,
+                  hit, dist, score)
+    return hit, dist, score
 
 
 DRIVER = MazeDriver()

@@ -1,0 +1,263 @@
+"""State-space narrowing, measured over ensembles (DESIGN.md: "optimization is narrowing").
+
+Per lane and step, over the lane's N copies:
+
+- ``H`` — Shannon entropy (bits) of the binned projection of state onto the coordinate that
+  matters (maze: agent cell; thermal: sensor temperature; arena: ball position).
+- ``F`` — fraction of copies in the target set of the scene's base objective.
+- ``OP`` — optimization power in bits against a null-agent baseline ensemble of the same
+  scene, seed and perturbations (Yudkowsky, "Measuring Optimization Power", 2008): an outcome
+  ``s`` scores ``-log2 P_baseline(S >= s)``, floored at ``1/M`` for M baseline copies so it
+  is capped at ``log2 M``. We report the ensemble's mean score *minus the baseline scored
+  against itself*, so an agent that behaves exactly like the baseline has OP = 0 bits and
+  no ensemble exceeds ``log2 M``.
+- ``F_own`` / ``OP_own`` — the same against the lane's own agent's objective: a misaligned
+  agent shows high ``OP_own`` and low ``OP``.
+
+Entropy alone cannot tell a thermostat from passive cooling, so F and OP always accompany H.
+The tracker also keeps the funnel (density of a 1-D coordinate against time), recovery times
+after perturbations and, for the maze, a basin map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from agents.registry import make_agent, parse_objective
+from simulator.session import Session
+
+SERIES = ("H", "F", "OP", "F_own", "OP_own")
+FUNNEL_BINS = 48
+RECOVERY_TOLERANCE = 0.02  # F within this of its pre-perturbation level counts as recovered
+
+
+# --- the measures, as pure functions over arrays -------------------------------------
+def entropy_bits(points: np.ndarray, lows: np.ndarray, highs: np.ndarray,
+                 n_bins: np.ndarray) -> float:
+    """Entropy in bits of ``points`` (E, D) binned on a regular grid of ``n_bins`` (D,) bins
+    spanning [lows, highs] (D,); points outside are clipped into the edge bins."""
+    n_bins = np.asarray(n_bins, np.int64)
+    scaled = (points - lows) / (highs - lows) * n_bins
+    idx = np.clip(scaled.astype(np.int64), 0, n_bins - 1)
+    flat = np.ravel_multi_index(tuple(idx.T), tuple(n_bins))
+    counts = np.bincount(flat)
+    p = counts[counts > 0] / points.shape[0]
+    return float(-(p * np.log2(p)).sum())
+
+
+@njit(cache=True)
+def _mean_self_information(scores, baseline_sorted):
+    """Mean over scores (E,) of -log2 of the fraction of baseline outcomes at least as good,
+    floored at 1/M; baseline_sorted (M,) ascending."""
+    m = baseline_sorted.shape[0]
+    total = 0.0
+    for i in range(scores.shape[0]):
+        at_least = m - np.searchsorted(baseline_sorted, scores[i])
+        total -= np.log2(max(at_least, 1) / m)
+    return total / scores.shape[0]
+
+
+def optimization_power(scores: np.ndarray, baseline: np.ndarray) -> float:
+    """OP in bits of an ensemble's outcome scores (E,) against baseline scores (M,).
+
+    Mean Yudkowsky self-information of the ensemble minus that of the baseline against
+    itself: 0 for an ensemble distributed like the baseline, at most log2 M.
+    """
+    ordered = np.sort(baseline)
+    return float(_mean_self_information(scores, ordered)
+                 - _mean_self_information(baseline, ordered))
+
+
+def recovery_times(f_series: np.ndarray, event_steps: list[int],
+                   tolerance: float = RECOVERY_TOLERANCE) -> list[tuple[int, int | None]]:
+    """For each perturbation step s: steps until F returns to within ``tolerance`` of its
+    level just before s (0 if it never dropped), or None if it has not recovered yet.
+
+    f_series (T,) holds F after each step: f_series[t] is F at time t + 1; F before the
+    event at step s is f_series[s - 1] (the initial F for s = 0 is taken as f_series[0]).
+    """
+    out: list[tuple[int, int | None]] = []
+    n = f_series.shape[0]
+    for s in sorted(set(event_steps)):
+        if s >= n:
+            continue
+        before = f_series[s - 1] if s > 0 else f_series[0]
+        after = f_series[s:]
+        dropped = after < before - tolerance
+        if not dropped.any():
+            out.append((s, 0))
+            continue
+        first_drop = int(np.argmax(dropped))
+        back = np.nonzero(after[first_drop:] >= before - tolerance)[0]
+        out.append((s, int(first_drop + back[0]) + 1 if back.size else None))
+    return out
+
+
+# --- the tracker -------------------------------------------------------------------------
+@dataclass
+class _LaneSeries:
+    values: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in SERIES})
+    funnel: list[np.ndarray] = field(default_factory=list)
+
+
+class MetricsTracker:
+    """Follows a Session step by step and keeps every lane's narrowing series.
+
+    Owns a baseline Session — the same scene, seed, distribution and ensemble size, driven by
+    the null agent — that receives every lane's perturbations too, so OP compares like with
+    like. Call :meth:`update` after each ``session.step(1)``.
+    """
+
+    def __init__(self, session: Session, n_bins: int = FUNNEL_BINS):
+        self.session = session
+        self.driver = session.driver
+        self.scene = session.scene
+        self.n_bins = n_bins
+        self.lows, self.highs, self.bin_counts = (
+            np.asarray(a) for a in self.driver.bins(self.scene))
+        null = [make_agent("null", self.scene.model.base_objective, self.scene.world)]
+        self.baseline_session = Session(
+            self.scene, seed=session.seed, distribution=session.distribution,
+            n_copies=session.n_copies,
+            agents=[null * len(lane.agents) for lane in session.lanes])
+        self.base_objective = parse_objective(self.scene.model.base_objective, self.scene.world)
+        self._mirrored = [len(lane.events) for lane in session.lanes]
+        self._lanes = [_LaneSeries() for _ in session.lanes]
+        self._baseline = [_LaneSeries() for _ in session.lanes]
+        self.steps: list[int] = []
+        self.record()
+
+    # Mirror new user events into the baseline before it steps.
+    def _sync_events(self) -> None:
+        for i, lane in enumerate(self.session.lanes):
+            for ev in lane.events[self._mirrored[i]:]:
+                self.baseline_session.lanes[i].log(ev)
+            self._mirrored[i] = len(lane.events)
+
+    def update(self) -> None:
+        """Advance the baseline to the session's step and record one row of every series."""
+        self._sync_events()
+        behind = self.session.step_index - self.baseline_session.step_index
+        if behind > 0:
+            self.baseline_session.step(behind, trace=False)
+        self.record()
+
+    def record(self) -> None:
+        """Measure the current states (no stepping)."""
+        self.steps.append(self.session.step_index)
+        # Baseline lanes with the same event log hold identical states: measure each once.
+        cache: dict[Any, Any] = {}
+        for i, lane in enumerate(self.session.lanes):
+            base_state = self.baseline_session.lanes[i].state
+            key = tuple(self.baseline_session.lanes[i].events)
+            self._measure(lane.state, base_state, lane.agent.objective, self._lanes[i],
+                          cache, key)
+            if ("row", key) not in cache:
+                row = _LaneSeries()
+                self._measure(base_state, base_state, self.base_objective, row, cache, key)
+                cache[("row", key)] = row
+            for name, values in cache[("row", key)].values.items():
+                self._baseline[i].values[name].append(values[0])
+            self._baseline[i].funnel.append(cache[("row", key)].funnel[0])
+
+    def _baseline_scores(self, base_state: Any, objective: Any, cache: dict[Any, Any],
+                         key: Any) -> tuple[np.ndarray, float]:
+        """Sorted baseline scores (M,) for ``objective`` and their mean self-information."""
+        ck = ("scores", key, objective.text)
+        if ck not in cache:
+            ordered = np.sort(self.driver.score(self.scene, base_state, objective))
+            cache[ck] = ordered, float(_mean_self_information(ordered, ordered))
+        return cache[ck]
+
+    def _measure(self, state: Any, base_state: Any, own_objective: Any,
+                 out: _LaneSeries, cache: dict[Any, Any], key: Any) -> None:
+        drv, scene = self.driver, self.scene
+        points = drv.projection(scene, state)
+        v = out.values
+        v["H"].append(entropy_bits(points, self.lows, self.highs, self.bin_counts))
+        for suffix, objective in (("", self.base_objective), ("_own", own_objective)):
+            v["F" + suffix].append(float(drv.in_target(scene, state, objective).mean()))
+            ordered, base_info = self._baseline_scores(base_state, objective, cache, key)
+            scores = drv.score(scene, state, objective)
+            v["OP" + suffix].append(float(_mean_self_information(scores, ordered)) - base_info)
+        coord, lo, hi = self._funnel_coordinate(state)
+        hist, _ = np.histogram(np.clip(coord, lo, hi), bins=self.n_bins, range=(lo, hi))
+        out.funnel.append(hist / max(len(coord), 1))
+
+    def _funnel_coordinate(self, state: Any) -> tuple[np.ndarray, float, float]:
+        if hasattr(self.driver, "funnel"):
+            return self.driver.funnel(self.scene, state)
+        points = self.driver.projection(self.scene, state)
+        return points[:, 0], float(self.lows[0]), float(self.highs[0])
+
+    # --- reading ---------------------------------------------------------------------------
+    def series(self, lane: int, name: str) -> np.ndarray:
+        """(T,) float64 series ``name`` (one of SERIES) of lane ``lane``; T = updates + 1."""
+        return np.asarray(self._lanes[lane].values[name], np.float64)
+
+    def baseline(self, name: str, lane: int = 0) -> np.ndarray:
+        """(T,) float64 series of the null baseline (which saw lane ``lane``'s events)."""
+        return np.asarray(self._baseline[lane].values[name], np.float64)
+
+    def funnel(self, lane: int) -> np.ndarray:
+        """(T, n_bins) float64: per time, the ensemble's density over the funnel coordinate."""
+        return np.asarray(self._lanes[lane].funnel, np.float64)
+
+    def recovery(self, lane: int) -> list[tuple[int, int | None]]:
+        """(event step, steps to recover F or None) for each perturbation of the lane."""
+        steps = [ev.step for ev in self.session.lanes[lane].events if ev.kind != "set_noise"]
+        return recovery_times(self.series(lane, "F")[1:], steps)
+
+    def summary(self, lane: int) -> dict[str, float]:
+        """Final and mean values of each series, for reports."""
+        out: dict[str, float] = {}
+        for name in SERIES:
+            values = self.series(lane, name)
+            out[f"{name}_final"] = float(values[-1])
+            out[f"{name}_mean"] = float(values.mean())
+        out["OP_baseline_final"] = float(self.baseline("OP", lane)[-1])
+        out["H_initial"] = float(self.series(lane, "H")[0])
+        return out
+
+    def as_arrays(self, lane: int) -> dict[str, np.ndarray]:
+        """Every series of a lane plus the baseline's, for the recorder's ``metrics/``."""
+        out = {name: self.series(lane, name) for name in SERIES}
+        out.update({f"baseline_{name}": self.baseline(name, lane) for name in ("H", "F")})
+        out["funnel"] = self.funnel(lane)
+        return out
+
+
+def basin_map(session: Session, lane: int, objective: Any | None = None) -> np.ndarray:
+    """Maze only: which start cells reach the target within the horizon, (H, W) int8.
+
+    1 = reaches, 0 = does not, -1 = not a start cell (wall, lava, object). Every floor cell of
+    copy 0's initial world becomes one copy with the agent placed there; the lane's agent then
+    runs for the horizon and the copies in the target set are the basin.
+    """
+    from simulator.worlds import maze
+
+    if session.scene.world != "maze":
+        raise NotImplementedError("basin maps are implemented for the maze world")
+    scene, driver = session.scene, session.driver
+    objective = objective or parse_objective(scene.model.base_objective)
+    first = driver.initial_state(scene, session.distribution, 1, session.seed)
+    height, width = first.cell.shape[1:]
+    occupied = np.zeros((height, width), bool)
+    for k in range(first.obj_kind.shape[1]):
+        if first.obj_kind[0, k] != maze.OBJ_NONE:
+            occupied[tuple(first.obj_pos[0, k])] = True
+    starts = np.argwhere((first.cell[0] == maze.CELL_FLOOR) & ~occupied)
+    trial = maze.MazeState(**{k: np.repeat(v, len(starts), axis=0)
+                              for k, v in first.as_dict().items()})
+    trial.agent_pos[:] = starts
+    lane_obj = session.lanes[lane]
+    driver.advance(trial, lane_obj.agents, session.packed_events(lane_obj), session.params,
+                   session.seed, session.horizon, trace=False)
+    reached = driver.in_target(scene, trial, objective)
+    out = np.full((height, width), -1, np.int8)
+    out[starts[:, 0], starts[:, 1]] = reached.astype(np.int8)
+    return out
