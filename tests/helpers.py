@@ -1,0 +1,25 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from simulator.scene import Scene
+from simulator.session import Session
+
+
+def state_digest(state) -> str:
+    """SHA-256 over every field of a state, in field order: equal digests ⇒ identical bits."""
+    h = hashlib.sha256()
+    for name, arr in state.as_dict().items():
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def run_scene(name: str, n_copies: int = 1, **kwargs) -> Session:
+    session = Session(Scene.load(name), n_copies=n_copies, **kwargs)
+    session.run()
+    return session
