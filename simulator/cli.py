@@ -73,7 +73,8 @@ def scenes() -> None:
 @click.option("--steps", type=click.IntRange(min=1), help="Stop after N steps (default: horizon).")
 @click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), help="Override the seed.")
 @click.option("--ensemble", type=click.IntRange(min=1, max=1_000_000), default=1,
-              show_default=True, help="Copies per lane; summary rates are over all copies.")
+              show_default=True,
+              help="Copies per lane; with N > 1 also prints the narrowing metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 def run(scene: str, agent: str | None, objective: str | None, distribution: str | None,
         steps: int | None, seed: int | None, ensemble: int, as_json: bool) -> None:
@@ -86,9 +87,22 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
     sc = Scene.load(scene)
     session = Session(sc, seed=seed, distribution=distribution, n_copies=ensemble,
                       agents=sc.lane_agents(agent, objective))
-    session.run(steps)
-    outcomes = [o.as_dict() for o in session.outcomes()]
+    tracker = None
     if ensemble > 1:
+        from simulator.metrics import MetricsTracker
+
+        # Metrics need every step: advance one at a time, measuring as we go.
+        tracker = MetricsTracker(session)
+        limit = min(steps or session.horizon, session.horizon)
+        for _ in range(limit):
+            if session.done:
+                break
+            session.step(1, trace=False)
+            tracker.update()
+    else:
+        session.run(steps)
+    outcomes = [o.as_dict() for o in session.outcomes()]
+    if tracker is not None:
         per_copy = [session.outcomes(copy) for copy in range(ensemble)]
         for i, out in enumerate(outcomes):
             ends = [copy_outcomes[i] for copy_outcomes in per_copy]
@@ -99,6 +113,8 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
                 "mean_return": float(np.mean([o.ret for o in ends])),
                 "mean_steps": float(np.mean([o.steps for o in ends])),
             }
+            out["metrics"] = tracker.summary(out["lane"])
+            out["metrics"]["recovery"] = tracker.recovery(out["lane"])
     header = {"scene": sc.name, "world": sc.world, "seed": session.seed,
               "distribution": session.distribution, "base_objective": sc.model.base_objective}
     if as_json:
@@ -115,10 +131,17 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
             f"end={out['detail'] or '-':<12} objective {mark}  base {base_mark}"
         )
         if "ensemble" in out:
-            ens = out["ensemble"]
+            ens, m = out["ensemble"], out["metrics"]
             click.echo(f"          ensemble of {ens['copies']}: objective reached "
                        f"{ens['objective_rate']:.1%}, base reached {ens['base_rate']:.1%}, "
                        f"mean return {ens['mean_return']:+.3f}")
+            click.echo(f"          H {m['H_initial']:.2f} → {m['H_final']:.2f} bits   "
+                       f"F {m['F_final']:.2f}   OP {m['OP_final']:.2f} bits (base)   "
+                       f"F_own {m['F_own_final']:.2f}   OP_own {m['OP_own_final']:.2f} bits")
+            if m["recovery"]:
+                shown = ", ".join(f"step {s}: {'-' if r is None else r}"
+                                  for s, r in m["recovery"])
+                click.echo(f"          recovery after perturbations: {shown}")
 
 
 @main.command()

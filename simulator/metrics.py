@@ -46,7 +46,7 @@ def entropy_bits(points: np.ndarray, lows: np.ndarray, highs: np.ndarray,
     flat = np.ravel_multi_index(tuple(idx.T), tuple(n_bins))
     counts = np.bincount(flat)
     p = counts[counts > 0] / points.shape[0]
-    return float(-(p * np.log2(p)).sum())
+    return max(0.0, float(-(p * np.log2(p)).sum()))  # max(): never print "-0.00"
 
 
 @njit(cache=True)
