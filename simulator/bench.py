@@ -100,7 +100,27 @@ def run_benchmarks(quick: bool = False,
     figures["search_world_steps_per_s_per_core"] = counted[-1] / seconds / threads
     figures["search_decisions_per_s"] = n_search / seconds
     figures["search_mean_world_steps_per_decision"] = float(np.mean(counted[-1] / n_search))
+    figures.update(_bench_metrics(say))
     return figures
+
+
+def _bench_metrics(say: Callable[[str], None]) -> dict[str, object]:
+    """Cost of one row of narrowing metrics (H, F, OP for base and own objectives, funnel,
+    and the baseline's own row) for one lane of 4096 copies."""
+    from simulator.metrics import MetricsTracker
+    from simulator.session import Session
+
+    say("metrics: one lane of 4096 copies, walled_maze/anywhere")
+    scene = Scene.load("walled_maze")
+    session = Session(scene, distribution="anywhere", n_copies=4096,
+                      agents=[[make_agent("thermostat", "reach:goal")]])
+    tracker = MetricsTracker(session)
+    for _ in range(5):
+        session.step(1, trace=False)
+        tracker.update()
+    n = 50
+    seconds = _timed(lambda: [tracker.record() for _ in range(n)], repeat=3)
+    return {"metrics_ms_per_step": seconds / n * 1000.0, "metrics_copies": 4096}
 
 
 def _version() -> str:

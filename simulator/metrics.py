@@ -36,17 +36,35 @@ RECOVERY_TOLERANCE = 0.02  # F within this of its pre-perturbation level counts 
 
 
 # --- the measures, as pure functions over arrays -------------------------------------
+@njit(cache=True)
+def _binned_entropy(points, lows, highs, n_bins):
+    """Entropy in bits of points (E, D) on the regular grid n_bins (D,) over [lows, highs]."""
+    n_points, n_dims = points.shape
+    total_bins = 1
+    for d in range(n_dims):
+        total_bins *= n_bins[d]
+    counts = np.zeros(total_bins, np.int64)
+    for i in range(n_points):
+        flat = 0
+        for d in range(n_dims):
+            k = int((points[i, d] - lows[d]) / (highs[d] - lows[d]) * n_bins[d])
+            k = min(max(k, 0), n_bins[d] - 1)
+            flat = flat * n_bins[d] + k
+        counts[flat] += 1
+    h = 0.0
+    for c in counts:
+        if c > 0:
+            p = c / n_points
+            h -= p * np.log2(p)
+    return max(h, 0.0)  # never report "-0.00"
+
+
 def entropy_bits(points: np.ndarray, lows: np.ndarray, highs: np.ndarray,
                  n_bins: np.ndarray) -> float:
     """Entropy in bits of ``points`` (E, D) binned on a regular grid of ``n_bins`` (D,) bins
     spanning [lows, highs] (D,); points outside are clipped into the edge bins."""
-    n_bins = np.asarray(n_bins, np.int64)
-    scaled = (points - lows) / (highs - lows) * n_bins
-    idx = np.clip(scaled.astype(np.int64), 0, n_bins - 1)
-    flat = np.ravel_multi_index(tuple(idx.T), tuple(n_bins))
-    counts = np.bincount(flat)
-    p = counts[counts > 0] / points.shape[0]
-    return max(0.0, float(-(p * np.log2(p)).sum()))  # max(): never print "-0.00"
+    return float(_binned_entropy(np.asarray(points, np.float64), np.asarray(lows, np.float64),
+                                 np.asarray(highs, np.float64), np.asarray(n_bins, np.int64)))
 
 
 @njit(cache=True)
@@ -180,9 +198,13 @@ class MetricsTracker:
         v = out.values
         v["H"].append(entropy_bits(points, self.lows, self.highs, self.bin_counts))
         for suffix, objective in (("", self.base_objective), ("_own", own_objective)):
-            v["F" + suffix].append(float(drv.in_target(scene, state, objective).mean()))
+            ck = ("own", id(state), objective.text)
+            if ck not in cache:  # an aligned agent's own objective is the base one
+                cache[ck] = (float(drv.in_target(scene, state, objective).mean()),
+                             drv.score(scene, state, objective))
+            fraction, scores = cache[ck]
+            v["F" + suffix].append(fraction)
             ordered, base_info = self._baseline_scores(base_state, objective, cache, key)
-            scores = drv.score(scene, state, objective)
             v["OP" + suffix].append(float(_mean_self_information(scores, ordered)) - base_info)
         coord, lo, hi = self._funnel_coordinate(state)
         hist, _ = np.histogram(np.clip(coord, lo, hi), bins=self.n_bins, range=(lo, hi))
