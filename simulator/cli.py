@@ -85,6 +85,7 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
     from simulator.session import Session
 
     sc = Scene.load(scene)
+    _compile_notice(sc.world)
     session = Session(sc, seed=seed, distribution=distribution, n_copies=ensemble,
                       agents=sc.lane_agents(agent, objective))
     tracker = None
@@ -158,6 +159,15 @@ def bench(as_json: bool, quick: bool) -> None:
     for key, value in figures.items():
         shown = f"{value:,.0f}" if isinstance(value, float) and value > 100 else value
         click.echo(f"{key:<34} {shown}")
+
+
+def _compile_notice(world: str) -> None:
+    """Tell the user why the first run on a machine pauses (stderr, so --json stays clean)."""
+    from simulator.warmup import needs_compile
+
+    if needs_compile(world):
+        click.echo("steersim: compiling the engine's kernels (first run only, about 30 s)…",
+                   err=True)
 
 
 def _progress(message: str) -> None:
