@@ -111,11 +111,43 @@ def _maze_params(name: str, params: dict[str, Any]) -> tuple[np.ndarray, np.ndar
     return vec, rules, rule_text
 
 
+def _thermal_objective(text: str) -> ObjectiveLike:
+    from agents.thermal import parse_thermal_objective  # lazy: agents.thermal imports us
+
+    return parse_thermal_objective(text)
+
+
+def _thermal_params(name: str, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
+                                                                tuple[str, ...]]:
+    from agents.thermal import thermal_params
+
+    return thermal_params(name, params)
+
+
+def _arena_objective(text: str) -> ObjectiveLike:
+    from agents.arena import parse_arena_objective  # lazy: agents.arena imports us
+
+    return parse_arena_objective(text)
+
+
+def _arena_params(name: str, params: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
+                                                              tuple[str, ...]]:
+    from agents.arena import arena_params
+
+    return arena_params(name, params)
+
+
 # Per world kind: objective parser and agent-parameter builder. Other worlds register here.
-OBJECTIVE_PARSERS: dict[str, Callable[[str], ObjectiveLike]] = {"maze": parse_maze_objective}
+OBJECTIVE_PARSERS: dict[str, Callable[[str], ObjectiveLike]] = {
+    "maze": parse_maze_objective,
+    "thermal": _thermal_objective,
+    "arena": _arena_objective,
+}
 PARAM_BUILDERS: dict[str, Callable[[str, dict[str, Any]],
                                    tuple[np.ndarray, np.ndarray, tuple[str, ...]]]] = {
     "maze": _maze_params,
+    "thermal": _thermal_params,
+    "arena": _arena_params,
 }
 
 

@@ -49,7 +49,8 @@ DEFAULT_MAZE_RULES: tuple[str, ...] = (
 )
 
 
-def _parse_condition(text: str, rule: str) -> tuple[int, int, int]:
+def _parse_condition(text: str, rule: str,
+                     features: tuple[str, ...] = MAZE_FEATURES) -> tuple[int, int, int]:
     text = text.strip()
     if "!=" in text:
         name, value, op = *text.split("!=", 1), OP_NE
@@ -60,29 +61,33 @@ def _parse_condition(text: str, rule: str) -> tuple[int, int, int]:
     else:
         name, value, op = text, "1", OP_EQ
     name = name.strip()
-    if name not in FEATURE_TO_IDX:
+    if name not in features:
         raise UserError(
-            f"rule {rule!r}: unknown feature {name!r} (features: {', '.join(MAZE_FEATURES)})"
+            f"rule {rule!r}: unknown feature {name!r} (features: {', '.join(features)})"
         )
     try:
         number = int(value)
     except ValueError:
         raise UserError(f"rule {rule!r}: value {value.strip()!r} is not an integer") from None
-    return FEATURE_TO_IDX[name], op, number
+    return features.index(name), op, number
 
 
-def compile_rules(rules: tuple[str, ...] | list[str]) -> np.ndarray:
-    """Compile rule text to a (R, RULE_WIDTH) int32 table; UserError names a bad rule."""
+def compile_rules(rules: tuple[str, ...] | list[str], features: tuple[str, ...] = MAZE_FEATURES,
+                  actions: tuple[str, ...] = ACTIONS) -> np.ndarray:
+    """Compile rule text to a (R, RULE_WIDTH) int32 table; UserError names a bad rule.
+
+    ``features`` and ``actions`` name the world's feature vector and action codes (the
+    maze's by default; the thermal agents pass theirs)."""
     table = np.full((len(rules), RULE_WIDTH), -1, np.int32)
     for i, rule in enumerate(rules):
         lhs, arrow, action = rule.partition("->")
         action = action.strip()
-        if not arrow or action not in ACTIONS:
-            raise UserError(f"rule {rule!r}: must end in '-> <action>' ({', '.join(ACTIONS)})")
+        if not arrow or action not in actions:
+            raise UserError(f"rule {rule!r}: must end in '-> <action>' ({', '.join(actions)})")
         conditions = [c for c in lhs.split("&") if c.strip()]
         if len(conditions) > MAX_CONDITIONS:
             raise UserError(f"rule {rule!r}: at most {MAX_CONDITIONS} conditions")
         for j, cond in enumerate(conditions):
-            table[i, 3 * j : 3 * j + 3] = _parse_condition(cond, rule)
-        table[i, -1] = ACTIONS.index(action)
+            table[i, 3 * j : 3 * j + 3] = _parse_condition(cond, rule, features)
+        table[i, -1] = actions.index(action)
     return table

@@ -101,6 +101,8 @@ def run_benchmarks(quick: bool = False,
     figures["search_decisions_per_s"] = n_search / seconds
     figures["search_mean_world_steps_per_decision"] = float(np.mean(counted[-1] / n_search))
     figures.update(_bench_metrics(say))
+    figures.update(_bench_thermal(quick, say))
+    figures.update(_bench_recording(quick, say))
     return figures
 
 
@@ -127,3 +129,96 @@ def _version() -> str:
     from simulator import __version__
 
     return __version__
+
+
+def _bench_thermal(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
+    """Heat diffusion throughput: cell updates per second of the thermostat scene's room
+    (null policy, so the figure is the physics) in the fused lane kernel, and the thermal
+    tree search's simulated world steps per second."""
+    from agents.registry import make_agent as make
+    from simulator.session import Session
+    from simulator.worlds import thermal
+
+    driver = get_driver("thermal")
+    scene = Scene.load("thermostat")
+    n_copies = 1024 if quick else 4096
+    n_steps = 200 if quick else 1000
+    out: dict[str, object] = {}
+    for name, copies, steps in (("null", n_copies, n_steps), ("search", 64, 50)):
+        agent = make(name, "hold:20..22", "thermal")
+        session = Session(scene, n_copies=copies, agents=[[agent]])
+        start = session.lanes[0].state
+        height, width = start.temp.shape[1:]
+        say(f"thermal: {name} policy, {copies} rooms of {height}x{width} cells x {steps} steps")
+        counted: list[int] = []
+
+        def once(agent=agent, start=start, params=session.params, steps=steps,
+                 counted=counted) -> None:
+            tr = driver.advance(start.copy(), [agent], EventArrays.empty(thermal.N_EVENT_PARAMS),
+                                params, 0, steps, trace=False)
+            counted.append(int(tr.world_steps.sum()))
+
+        seconds = _timed(once)
+        if name == "null":
+            out["thermal_cell_updates_per_s"] = copies * steps * height * width / seconds
+            out["thermal_room_cells"] = height * width
+        else:
+            out["thermal_search_world_steps_per_s"] = counted[-1] / seconds
+    return out
+
+
+def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
+    """What the HDF5 recorder costs: the same runs of walled_maze stepped with and without
+    it (:func:`simulator.recording.run_episodes`), interleaved, best of each. Once at the
+    scene's ensemble size (metrics on, as ``record --ensemble`` does) and once with a
+    single copy, where the recorder's fixed cost per episode (about twenty HDF5 datasets)
+    meets the cheapest possible simulation. Write speed is the bytes captured per second
+    spent inside the recorder."""
+    import tempfile
+    from pathlib import Path
+
+    from simulator.recording import record, run_episodes
+
+    scene = Scene.load("walled_maze")
+    out: dict[str, object] = {}
+    cases = (("", 64 if quick else scene.model.ensemble, 1 if quick else 2),
+             ("_single_copy", 1, 6 if quick else 20))
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "bench.h5"
+        for suffix, n_copies, episodes in cases:
+            say(f"recording: walled_maze, {episodes} runs x 3 lanes, ensemble {n_copies},"
+                " with and without the recorder")
+            kwargs = {"episodes": episodes, "n_copies": n_copies}
+            results = []
+
+            def with_recorder(kwargs=kwargs, results=results) -> None:
+                results.append(record(scene, target, force=True, handle_signals=False,
+                                      **kwargs))
+
+            def without(kwargs=kwargs) -> None:
+                run_episodes(scene, **kwargs)
+
+            with_recorder()
+            without()
+            best_with = best_without = float("inf")
+            for _ in range(2 if quick else 3):  # interleaved: load changes hit both alike
+                for fn in (with_recorder, without):
+                    t0 = time.perf_counter()
+                    fn()
+                    seconds = time.perf_counter() - t0
+                    if fn is without:
+                        best_without = min(best_without, seconds)
+                    else:
+                        best_with = min(best_with, seconds)
+            out[f"recording_overhead{suffix}"] = best_with / best_without
+            last = results[-1]
+            # Less sensitive to other load than the ratio of two wall times: the share of
+            # the recorded run's wall time spent inside the recorder.
+            in_writer = min(r.seconds_in_writer for r in results[1:])
+            out[f"recording_time_in_writer{suffix}"] = in_writer / best_with
+            if suffix:
+                out["recording_ms_per_episode"] = in_writer / last.episodes * 1e3
+            else:
+                out["recording_write_mb_per_s"] = last.bytes_recorded / 1e6 / in_writer
+                out["recording_bytes_per_episode"] = target.stat().st_size / last.episodes
+    return out

@@ -174,5 +174,247 @@ def _progress(message: str) -> None:
     click.echo(f"… {message}", err=True)
 
 
+# --- recordings: record, inspect, verify (simulator/recording.py; docs/recording-format.md) --
+@main.command()
+@click.argument("scene", default=DEFAULT_SCENE)
+@click.option("--episodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs to record; each gives one episode per lane, run k from its own seed.")
+@click.option("--agent", help="Replace every lane's agent (null, random, thermostat, ...).")
+@click.option("--objective", help="Replace every lane's objective, e.g. reach:red.")
+@click.option("--distribution", help="Initial-state distribution, e.g. train or deploy.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1),
+              help="Base seed (default: the scene's); run k uses a seed derived from it.")
+@click.option("--ensemble", type=click.IntRange(min=1, max=1_000_000), default=1,
+              show_default=True,
+              help="Copies per lane; copy 0 is recorded, N > 1 also records metrics.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="File to write (default: recordings/<scene>-<time>.h5).")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--compression", type=click.Choice(["lzf", "gzip"]), default="lzf",
+              show_default=True, help="HDF5 compression filter (with shuffle).")
+def record(scene: str, episodes: int, agent: str | None, objective: str | None,
+           distribution: str | None, seed: int | None, ensemble: int, output: str | None,
+           force: bool, compression: str) -> None:
+    """Record SCENE headless to one HDF5 file: full state per step, actions, rewards,
+    agent internals and the perturbation log of every lane, for every run."""
+    from simulator import recording
+    from simulator.scene import Scene
+
+    sc = Scene.load(scene)
+    _compile_notice(sc.world)
+    total = episodes * sc.model.horizon
+    with click.progressbar(length=total, label=f"recording {sc.name}", file=sys.stderr,
+                           show_pos=True) as bar:
+        shown = {"run": 0, "step": 0}
+
+        def progress(p: recording.RecordProgress) -> None:
+            if p.finished:  # a run that stops early jumps to its full share of the bar
+                bar.update((p.run + 1) * sc.model.horizon - bar.pos)
+            elif p.step - shown["step"] >= 32 or p.run != shown["run"]:
+                bar.update(p.run * sc.model.horizon + p.step - bar.pos)
+                shown.update(run=p.run, step=p.step)
+
+        result = recording.record(
+            sc, output, episodes=episodes, seed=seed, distribution=distribution,
+            agents=sc.lane_agents(agent, objective), n_copies=ensemble, force=force,
+            compression=compression, progress=progress)
+    size = result.path.stat().st_size
+    if result.status != recording.STATUS_COMPLETE:
+        click.echo(f"steersim: interrupted: {result.path} closed cleanly; {result.runs_complete}"
+                   f" of {episodes} runs complete, the unfinished episodes marked interrupted",
+                   err=True)
+        sys.exit(130)
+    click.echo(f"wrote {result.path}: {result.episodes} episodes ({episodes} runs x "
+               f"{result.episodes // episodes} lanes), {_size(size)}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def inspect(file: str, as_json: bool) -> None:
+    """Summarise a recording: episodes, lanes, agents, outcomes, status, steps, size."""
+    from simulator.recording import Recording, reading
+
+    with Recording.open(file) as rec, reading(file):
+        summary = _recording_summary(rec)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"{summary['file']}  {_size(summary['size_bytes'])}  steersim format "
+               f"v{summary['format_version']}  status {summary['status']}")
+    click.echo(f"scene {summary['scene']} ({summary['world']})  seed {summary['seed']}  "
+               f"distribution {summary['distribution']}  ensemble {summary['n_copies']}  "
+               f"created {summary['created_utc']} by steersim {summary['steersim_version']}")
+    episodes = summary["episodes"]
+    counts = {s: sum(e["status"] == s for e in episodes)
+              for s in ("complete", "interrupted", "running")}
+    shown_counts = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    click.echo(f"{len(episodes)} episodes: {shown_counts or 'none'}")
+    if episodes:
+        click.echo(f"{'episode':<12}{'run':>4}{'lane':>5}  {'agent → objective':<28}"
+                   f"{'distribution':<13}{'steps':>6}  {'status':<12}outcome")
+    for ep in episodes:
+        who = ", ".join(f"{a['name']} → {a['objective']}" for a in ep["agents"])
+        click.echo(f"{ep['name']:<12}{ep['run']:>4}{ep['lane']:>5}  {who:<27} "
+                   f"{ep['distribution']:<13}{ep['steps']:>6}  {ep['status']:<12}"
+                   f"{_outcome_text(ep)}")
+    unfinished = [ep["name"] for ep in episodes if ep["status"] == "running"]
+    if unfinished:
+        click.echo(f"unfinished: {', '.join(unfinished)} (status running: the recorder is "
+                   "still writing, or was killed; the steps shown are those readable)")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True))
+def verify(file: str) -> None:
+    """Re-simulate every episode from its seed and event log; compare state bit for bit.
+
+    Exits 1 naming the episode, step and field of the first divergence.
+    """
+    from simulator import recording
+
+    failed = 0
+
+    def report(check: recording.EpisodeCheck) -> None:
+        nonlocal failed
+        if check.ok:
+            note = "" if check.status == "complete" else f" ({check.status}: recorded part)"
+            click.echo(f"{check.episode:<12} ok  {check.steps} steps{note}")
+        else:
+            failed += 1
+            click.echo(check.divergence)
+
+    with recording.Recording.open(file) as rec, recording.reading(file):
+        _compile_notice(rec.world)
+        checks = recording.verify(rec, progress=report)
+    if failed:
+        click.echo(f"steersim: verify: {failed} of {len(checks)} episodes diverge", err=True)
+        sys.exit(1)
+    click.echo(f"all {len(checks)} episodes match bit for bit")
+
+
+def _recording_summary(rec: Any) -> dict[str, Any]:
+    attrs = rec.attrs
+    episodes = []
+    for ep in rec:
+        episodes.append({
+            "name": ep.name, "run": ep.run, "lane": ep.lane, "lane_label": ep.lane_label,
+            "agents": [{"name": a.get("name"), "objective": a.get("objective")}
+                       for a in ep.agents],
+            "seed": ep.seed, "distribution": ep.distribution, "n_copies": ep.n_copies,
+            "steps": ep.n_steps, "status": ep.status, "unfinished": ep.status == "running",
+            "outcome": ep.outcome, "metrics": sorted(ep.metrics()),
+        })
+    return {
+        "file": str(rec.path), "size_bytes": rec.file_size,
+        "format_version": rec.format_version, "status": rec.status,
+        "scene": rec.scene_name, "world": rec.world, "seed": rec.seed,
+        "distribution": attrs.get("distribution"), "n_copies": attrs.get("n_copies", 1),
+        "created_utc": attrs.get("created_utc"),
+        "steersim_version": attrs.get("steersim_version"), "episodes": episodes,
+    }
+
+
+def _outcome_text(ep: dict[str, Any]) -> str:
+    if not ep["outcome"]:
+        return "-"
+    parts = []
+    for out in ep["outcome"]:
+        mark = "✔" if out.get("achieved_objective") else "✘"
+        base = "✔" if out.get("achieved_base") else "✘"
+        parts.append(f"{out.get('detail') or out.get('status')}  objective {mark} base {base}"
+                     f"  return {out.get('ret', 0.0):+.3f}")
+    return "; ".join(parts)
+
+
+def _size(n_bytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024  # type: ignore[assignment]
+    return f"{n_bytes} B"
+
+
+# --- the desktop GUI (simulator/gui/; Qt is imported only inside this command) ------------
+@main.command()
+@click.argument("target", required=False)
+def gui(target: str | None) -> None:
+    """Open the desktop GUI on TARGET: a scene name or .toml file, or a recording (.h5).
+
+    Without TARGET, opens the last scene used (the first time: red_door).
+    """
+    from simulator.gui import launch
+
+    sys.exit(launch(target))
+
+
+# --- talks: present and export (simulator/present.py, simulator/export.py; pygame is ----
+# --- imported only inside these commands) --------------------------------------------------
+@main.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=True))
+@click.option("--episode", type=click.IntRange(min=0),
+              help="Show only episode K (as `steersim inspect` numbers them).")
+@click.option("--run", "run_number", type=click.IntRange(min=0),
+              help="Show every lane of run R side by side (default: the first run).")
+@click.option("--fullscreen", is_flag=True, help="Start fullscreen (F toggles).")
+@click.option("--size", default="1280x720", show_default=True, help="Window size WxH.")
+@click.option("--speed", type=click.FloatRange(min=0.1, max=60), default=4.0,
+              show_default=True, help="Steps per second while playing (Up/Down change it).")
+@click.option("--loop", is_flag=True, help="Start again after the last step (L toggles).")
+@click.option("--play", is_flag=True, help="Start playing at once (default: paused at step 0,"
+              " Space plays).")
+def present(file: str | None, episode: int | None, run_number: int | None, fullscreen: bool,
+            size: str, speed: float, loop: bool, play: bool) -> None:
+    """Replay recording FILE full-screen for a talk (default: the shipped demo).
+
+    Keys: Space play/pause, Left/Right step, Up/Down speed, Home/End first/last step,
+    Page Up/Down previous/next run, F fullscreen, L loop, H help, Esc quit.
+    """
+    from simulator.present import demo_recording
+    from simulator.present import present as show
+    from simulator.reel import parse_size
+
+    window = parse_size(size)
+    target = file if file is not None else demo_recording()
+    show(target, episode=episode, run=run_number, fullscreen=fullscreen, size=window,
+         speed=speed, loop=loop, play=play)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Video to write: OUT.mp4 or OUT.gif.")
+@click.option("--fps", type=float, default=6.0, show_default=True,
+              help="Recorded steps per second of video (one frame per step).")
+@click.option("--size", help="Frame size WxH (default 1280x720 for MP4, 960x540 for GIF).")
+@click.option("--episode", type=click.IntRange(min=0),
+              help="Only episode K (as `steersim inspect` numbers them).")
+@click.option("--run", "run_number", type=click.IntRange(min=0),
+              help="Every lane of run R side by side (default: the first run).")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+def export(file: str, output: str, fps: float, size: str | None, episode: int | None,
+           run_number: int | None, force: bool) -> None:
+    """Export recording FILE as an MP4 or GIF video, drawn as `steersim present` shows it."""
+    from simulator import export as video
+
+    bars: list[Any] = []  # opened at the first frame, so a bad input prints only its error
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(click.progressbar(length=total, label=f"exporting {output}",
+                                          file=sys.stderr, show_pos=True).__enter__())
+        bars[0].update(done - bars[0].pos)
+
+    try:
+        result = video.export(file, output, fps=fps, size=size, episode=episode,
+                              run=run_number, force=force, progress=progress)
+    finally:
+        if bars:
+            bars[0].__exit__(None, None, None)
+    size_bytes = result.path.stat().st_size
+    click.echo(f"wrote {result.path}: {result.frames} frames, {result.size[0]}x"
+               f"{result.size[1]} at {result.fps:g} fps, {_size(size_bytes)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

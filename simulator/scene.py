@@ -16,7 +16,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agents.registry import AGENT_NAMES, AgentSpec, make_agent, parse_objective
+from simulator.arena_scene import ArenaDistributionModel, ArenaModel, pack_arena
+from simulator.drivers import get_driver
 from simulator.errors import UserError
+from simulator.thermal_scene import ThermalDistributionModel, ThermalModel, pack_thermal
 from simulator.worlds import maze
 
 SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
@@ -127,6 +130,8 @@ class SceneModel(_Strict):
     lanes: list[LaneModel] = Field(min_length=1)
     distributions: dict[str, dict[str, Any]] = Field(min_length=1)
     perturbations: list[PerturbationModel] = Field(default_factory=list)
+    thermal: ThermalModel | None = None  # the room and its physics (thermal world only)
+    arena: ArenaModel | None = None  # rules of motion (arena world only)
 
 
 class MazeLayout:
@@ -212,6 +217,8 @@ def _pack_maze(dist: MazeDistributionModel, where: str) -> MazeLayout:
 # its driver's initial-state kernel takes). Other worlds add their entry here.
 WORLDS: dict[str, tuple[type[BaseModel], Any]] = {
     "maze": (MazeDistributionModel, _pack_maze),
+    "thermal": (ThermalDistributionModel, pack_thermal),
+    "arena": (ArenaDistributionModel, pack_arena),
 }
 
 
@@ -306,11 +313,16 @@ class Scene:
             except UserError as exc:
                 raise SceneError(f"{where}: lanes[{i}]: {exc}") from None
         for i, pert in enumerate(model.perturbations):
-            if pert.kind not in maze.EVENT_TO_IDX:
+            driver = get_driver(model.world)
+            if pert.kind not in driver.event_kinds:
                 raise SceneError(
                     f"{where}: perturbations[{i}].kind: unknown kind {pert.kind!r}"
-                    f" ({', '.join(maze.EVENT_KINDS)})"
+                    f" ({', '.join(driver.event_kinds)})"
                 )
+            try:
+                driver.encode_event(pert.kind, pert.target, dict(pert.params))
+            except UserError as exc:
+                raise SceneError(f"{where}: perturbations[{i}]: {exc}") from None
             if pert.lanes != "all" and any(not 0 <= j < len(model.lanes) for j in pert.lanes):
                 raise SceneError(f"{where}: perturbations[{i}].lanes: no such lane")
         return scene

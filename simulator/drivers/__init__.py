@@ -12,7 +12,8 @@ from importlib import import_module
 
 from simulator.drivers.base import EventArrays, Outcome, StepTrace, WorldDriver
 
-_DRIVERS = {"maze": "simulator.drivers.maze"}
+_DRIVERS = {"maze": "simulator.drivers.maze", "thermal": "simulator.drivers.thermal",
+            "arena": "simulator.drivers.arena"}
 
 
 def world_kinds() -> tuple[str, ...]:

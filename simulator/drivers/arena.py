@@ -1,0 +1,414 @@
+"""The arena driver: fused lane kernels (perturbations + every agent's policy + physics),
+event encoding, outcomes and what the metrics need, for the arena world.
+
+Two rollout kernels share one per-copy loop (:func:`_run_copy`):
+
+- :func:`arena_rollout` runs copies in parallel, each copy's step serial — for ensembles;
+- :func:`arena_rollout_wide` runs copies one after another, each step parallel over bodies
+  (:func:`~simulator.worlds.arena.world_step_wide`) — for a few copies of many bodies.
+
+Both compute every body with the same helpers in the same order, so the choice (made from
+ensemble size, body count and thread count) never changes a single bit of the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from agents.arena import act
+from agents.registry import AgentSpec, parse_objective
+from agents.rules import RULE_WIDTH
+from simulator.arena_scene import ArenaModel, bins, physics_params
+from simulator.drivers.base import EventArrays, Outcome, StepTrace
+from simulator.errors import UserError
+from simulator.worlds import arena
+from simulator.worlds.arena import (
+    P_CELL,
+    P_HORIZON,
+    P_THRUST,
+    ROLE_BALL,
+    ROLE_PUSHER,
+    STATUS_RUNNING,
+    STATUS_TRUNCATED,
+    ArenaState,
+    alloc_scratch,
+    apply_event,
+    objective_distance,
+    world_step,
+    world_step_wide,
+)
+
+WIDE_MIN_BODIES = 128  # below this a step is too short to share between threads
+
+
+@njit(cache=True)
+def _run_copy(e, n_steps, seed, params, codes, agent_params, rules, n_rules, objectives,
+              bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius, mass,
+              restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind, noise,
+              held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes, wide):
+    """Advance copy ``e`` by up to ``n_steps`` steps, in place; returns the world steps its
+    agents simulated inside searches.
+
+    Per step: apply the events logged for (t[e], e), let every agent choose its pusher's
+    thrust, take one :func:`world_step` (``wide``: :func:`world_step_wide`), then score each
+    agent: reward = minus its ball's distance (m) to its goal, ``held`` counts the steps
+    after which the ball was inside. Truncated at the horizon; an arena never terminates.
+    """
+    n_bodies, n_agents = pos.shape[1], codes.shape[0]
+    n_events = ev_step.shape[0]
+    trace = tr_action.shape[0] > 0
+    work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box[e, 0], box[e, 1],
+                                                           params[P_CELL])
+    thrust = np.zeros((n_bodies, 2))
+    pos_e, vel_e, radius_e, mass_e = pos[e], vel[e], radius[e], mass[e]
+    rest_e, fric_e, role_e = restitution[e], friction[e], role[e]
+    searched = 0
+    step = t[e]
+    i_ev = 0
+    while i_ev < n_events and ev_step[i_ev] < step:  # events already in this copy's past
+        i_ev += 1
+    for s in range(n_steps):
+        if status[e] != STATUS_RUNNING:
+            break
+        while i_ev < n_events and ev_step[i_ev] == step:
+            if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+                apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], params, pos,
+                            vel, radius, mass, restitution, friction, goal, box, wind, noise)
+            i_ev += 1
+        thrust[:] = 0.0
+        for a in range(n_agents):
+            ax, ay, rule, nodes, steps = act(
+                codes[a], agent_params[a], rules[a], n_rules[a], objectives[a], bodies[a], a,
+                seed, e, step, params, pos_e, vel_e, radius_e, mass_e, rest_e, fric_e, role_e,
+                wall_kind[e], wall[e], box[e, 0], box[e, 1], wind[e], goal[e], goal_code[e],
+            )
+            searched += steps
+            norm2 = ax * ax + ay * ay
+            if norm2 > 1.0:  # thrust saturates whatever a policy asks
+                ax, ay = ax / np.sqrt(norm2), ay / np.sqrt(norm2)
+            thrust[bodies[a], 0] += params[P_THRUST] * ax
+            thrust[bodies[a], 1] += params[P_THRUST] * ay
+            if trace:
+                tr_action[s, e, a, 0], tr_action[s, e, a, 1] = ax, ay
+                tr_rule[s, e, a], tr_nodes[s, e, a] = rule, nodes
+        if wide:
+            world_step_wide(params, seed, e, step, pos_e, vel_e, radius_e, mass_e, rest_e,
+                            fric_e, thrust, wind[e], noise[e], wall_kind[e], wall[e], box[e, 0],
+                            box[e, 1], work, grid_start, grid_body, grid_fill)
+        else:
+            world_step(params, seed, e, step, pos_e, vel_e, radius_e, mass_e, rest_e, fric_e,
+                       thrust, wind[e], noise[e], wall_kind[e], wall[e], box[e, 0], box[e, 1],
+                       work, grid_start, grid_body, grid_fill)
+        step += 1
+        for a in range(n_agents):
+            dist = objective_distance(objectives[a], pos_e, role_e, goal[e], goal_code[e])
+            reward = -dist if dist >= 0.0 else 0.0
+            if dist == 0.0:
+                held[e, a] += 1
+            ret[e, a] += reward
+            if trace:
+                tr_reward[s, e, a] = reward
+        t[e] = step
+        if step >= params[P_HORIZON]:
+            status[e] = STATUS_TRUNCATED
+    return searched
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, objectives,
+                  bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius,
+                  mass, restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind,
+                  noise, held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes,
+                  world_steps):
+    """Advance every running copy by up to ``n_steps`` steps, copies in parallel.
+
+    Agents (A,): codes int32, agent_params (A, N_AGENT_PARAMS) float64, rules
+    (A, R, RULE_WIDTH) int32 with n_rules (A,) int32 rows in use, objectives (A, 3) int32,
+    bodies (A,) int32 (each agent's pusher). Events (n,): ev_step int32 (sorted), ev_kind,
+    ev_target, ev_copy int32 (-1: every copy), ev_params (n, N_EVENT_PARAMS) float64.
+    State arrays as in :class:`ArenaState`. Traces (S, E, A[, 2]) — action float64 (NaN
+    where a copy had stopped), reward float64, rule int16, nodes int32 — or S = 0 to skip;
+    world_steps (E,) int64 accumulates the searches' simulated steps.
+    """
+    for e in prange(pos.shape[0]):
+        world_steps[e] += _run_copy(
+            e, n_steps, seed, params, codes, agent_params, rules, n_rules, objectives, bodies,
+            ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius, mass,
+            restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind, noise,
+            held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes, False)
+
+
+@njit(cache=True, nogil=True)
+def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rules, objectives,
+                       bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
+                       radius, mass, restitution, friction, role, wall_kind, wall, goal,
+                       goal_code, box, wind, noise, held, ret, t, status, tr_action, tr_reward,
+                       tr_rule, tr_nodes, world_steps):
+    """:func:`arena_rollout` for few copies of many bodies: copies in turn, each step
+    parallel over bodies. Same arguments, bit-identical results."""
+    for e in range(pos.shape[0]):
+        world_steps[e] += _run_copy(
+            e, n_steps, seed, params, codes, agent_params, rules, n_rules, objectives, bodies,
+            ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius, mass,
+            restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind, noise,
+            held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes, True)
+
+
+# Which named parameters each arena event takes, and where they go in the params vector.
+_EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "impulse": ("jx", "jy"),
+    "drag": ("x", "y", "speed"),
+    "teleport": ("x", "y"),
+    "wind": ("fx", "fy"),
+    "set_mass": ("mass",),
+    "set_friction": ("friction",),
+    "set_restitution": ("restitution",),
+    "set_noise": ("std",),
+    "move_goal": ("x", "y"),
+}
+_NEEDS_TARGET = {"drag": "body", "teleport": "body", "move_goal": "goal"}
+_POSITIVE = {"mass", "speed"}
+_NON_NEGATIVE = {"friction", "std"}
+
+
+def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
+    """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is
+    wrong. Every listed parameter is required."""
+    if kind not in _EVENT_FIELDS:
+        raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
+    wanted = _EVENT_FIELDS[kind]
+    unknown = set(params) - set(wanted)
+    if unknown:
+        raise UserError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
+                        f" (takes {', '.join(wanted)})")
+    missing = [name for name in wanted if name not in params]
+    if missing:
+        raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
+    if kind in _NEEDS_TARGET and target < 0:
+        raise UserError(f"{kind}: needs target = <{_NEEDS_TARGET[kind]} index>")
+    vec = [0.0] * arena.N_EVENT_PARAMS
+    for slot, name in enumerate(wanted):
+        try:
+            value = float(params[name])
+        except (TypeError, ValueError):
+            raise UserError(f"{kind}: {name} must be a number, not {params[name]!r}") from None
+        if not np.isfinite(value):
+            raise UserError(f"{kind}: {name} must be finite")
+        if name in _POSITIVE and value <= 0.0 and not (name == "speed" and value == 0.0):
+            raise UserError(f"{kind}: {name} must be positive")
+        if name in _NON_NEGATIVE and value < 0.0:
+            raise UserError(f"{kind}: {name} must not be negative")
+        if name == "restitution" and not 0.0 <= value <= 1.0:
+            raise UserError(f"{kind}: restitution must be between 0 and 1")
+        vec[slot] = value
+    return tuple(vec)
+
+
+def _settings(scene: Any) -> ArenaModel:
+    return getattr(scene.model, "arena", None) or ArenaModel()
+
+
+class ArenaDriver:
+    """The arena world behind the :class:`~simulator.drivers.base.WorldDriver` interface."""
+
+    kind = "arena"
+    event_kinds = arena.EVENT_KINDS
+    n_event_params = arena.N_EVENT_PARAMS
+    state_type = ArenaState
+
+    def params(self, scene: Any) -> np.ndarray:
+        """The scene's rules as the kernels take them, (N_PARAMS,) float64. Also checks that
+        every lane fits the arena (enough pushers, goals its objectives name): SceneError
+        naming the file and lane."""
+        self._check_lanes(scene)
+        return physics_params(_settings(scene), scene.layouts, scene.model.horizon)
+
+    def _check_lanes(self, scene: Any) -> None:
+        from simulator.scene import SceneError
+
+        where = str(scene.path) if scene.path else "<scene>"
+        base = parse_objective(scene.model.base_objective, "arena")
+        for name, layout in scene.layouts.items():
+            problem = _objective_problem(base, layout.goal_names, layout.n_balls)
+            if problem:
+                raise SceneError(f"{where}: base_objective: {problem} in distribution"
+                                 f" {name!r}")
+            for i, lane in enumerate(scene.model.lanes):
+                members = lane.members()
+                if len(members) > layout.n_pushers:
+                    raise SceneError(f"{where}: lanes[{i}]: {len(members)} agents but"
+                                     f" distribution {name!r} has {layout.n_pushers} pusher(s)")
+                for member in members:
+                    objective = parse_objective(
+                        member.objective or scene.model.base_objective, "arena")
+                    problem = _objective_problem(objective, layout.goal_names, layout.n_balls)
+                    if problem:
+                        raise SceneError(f"{where}: lanes[{i}]: {problem} in distribution"
+                                         f" {name!r}")
+
+    def initial_state(self, scene: Any, distribution: str, n_copies: int,
+                      seed: int) -> ArenaState:
+        """``n_copies`` independent draws from the scene's distribution (copy e from (seed, e))."""
+        lay = scene.layouts[distribution]
+        state = ArenaState.empty(n_copies, lay.n_bodies, lay.wall_spec.shape[0],
+                                 lay.goal_spec.shape[0])
+        arena.draw_initial(lay.body_spec, lay.wall_spec, lay.goal_spec, lay.goal_codes,
+                           lay.box_size, lay.dist_params, seed, state.pos, state.vel,
+                           state.radius, state.mass, state.restitution, state.friction,
+                           state.role, state.wall_kind, state.wall, state.goal,
+                           state.goal_code, state.box, state.wind, state.noise, state.held,
+                           state.ret, state.t, state.status)
+        return state
+
+    def advance(self, state: ArenaState, agents: list[AgentSpec], events: EventArrays,
+                params: np.ndarray, seed: int, n_steps: int, trace: bool = True) -> StepTrace:
+        """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
+        (action (S, E, A, 2) float64 thrust in the unit disc, NaN once a copy stopped)."""
+        n_copies, n_agents = state.n_copies, len(agents)
+        pushers = np.flatnonzero(state.role[0] == ROLE_PUSHER).astype(np.int32)
+        if n_agents > min(len(pushers), arena.MAX_AGENTS):
+            raise UserError(f"this arena has {len(pushers)} pusher(s) for {n_agents} agents")
+        n_balls = int(np.sum(state.role[0] == ROLE_BALL))
+        goal_names = _goal_names_of(state)
+        for agent in agents:
+            problem = _objective_problem(agent.objective, goal_names, n_balls)
+            if problem:
+                raise UserError(f"{agent.label}: {problem}")
+        n_rules = np.array([len(agent.rules) for agent in agents], np.int32)
+        rules = np.full((n_agents, max(1, int(n_rules.max(initial=0))), RULE_WIDTH), -1,
+                        np.int32)
+        for a, agent in enumerate(agents):
+            rules[a, :len(agent.rules)] = agent.rules
+        codes = np.array([agent.code for agent in agents], np.int32)
+        agent_params = np.array([agent.params for agent in agents], np.float64)
+        agent_params = agent_params.reshape(n_agents, -1)
+        objectives = np.array([agent.objective.as_array() for agent in agents], np.int32)
+        objectives = objectives.reshape(n_agents, 3)
+        rows = n_steps if trace else 0
+        action = np.full((rows, n_copies, n_agents, 2), np.nan)
+        reward = np.zeros((rows, n_copies, n_agents))
+        rule = np.full((rows, n_copies, n_agents), -1, np.int16)
+        nodes = np.zeros((rows, n_copies, n_agents), np.int32)
+        world_steps = np.zeros(n_copies, np.int64)
+        wide = n_copies < numba.get_num_threads() and state.n_bodies >= WIDE_MIN_BODIES
+        kernel = arena_rollout_wide if wide else arena_rollout
+        kernel(
+            n_steps, seed, params, codes, agent_params, rules, n_rules, objectives,
+            pushers[:n_agents], events.step, events.kind, events.target, events.params,
+            events.copy, state.pos, state.vel, state.radius, state.mass, state.restitution,
+            state.friction, state.role, state.wall_kind, state.wall, state.goal,
+            state.goal_code, state.box, state.wind, state.noise, state.held, state.ret,
+            state.t, state.status, action, reward, rule, nodes, world_steps,
+        )
+        return StepTrace(action=action, reward=reward,
+                         internals={"rule": rule, "nodes": nodes}, world_steps=world_steps)
+
+    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
+        return encode_event(kind, target, params)
+
+    def outcomes(self, scene: Any, state: ArenaState, copy: int, agents: list[AgentSpec],
+                 lane: int, history: Any | None = None) -> list[Outcome]:
+        """Per agent: whether its ball is in its goal now, and for what fraction of the
+        completed steps it was."""
+        status = ("running", "terminated", "truncated")[int(state.status[copy])]
+        steps = int(state.t[copy])
+        base = parse_objective(scene.model.base_objective, "arena")
+        base_dist = _distances(state.select(copy), base)[0]
+        out = []
+        for a, agent in enumerate(agents):
+            dist = float(_distances(state.select(copy), agent.objective)[0])
+            ball = f"ball {getattr(agent.objective, 'ball', 0)}"
+            goal = getattr(agent.objective, "goal", "?")
+            detail = f"{ball} in {goal}" if dist == 0.0 else f"{ball} {dist:.2f} m from {goal}"
+            held = int(state.held[copy, a])
+            out.append(Outcome(
+                lane, a, agent.name, agent.objective.text, status, steps,
+                float(state.ret[copy, a]), detail, dist == 0.0, bool(base_dist == 0.0),
+                held / steps if steps else 0.0,
+                {"held_steps": held, "distance": dist, "pusher": a},
+            ))
+        return out
+
+    # --- what the metrics need (simulator/metrics.py) -----------------------------------
+    def projection(self, scene: Any, state: ArenaState) -> np.ndarray:
+        """The coordinate that matters: the base objective's ball position, (E, 2) float64."""
+        base = parse_objective(scene.model.base_objective, "arena").as_array()
+        b = _ball_index(state, int(base[0]))
+        return state.pos[:, b, :].astype(np.float64, copy=True)
+
+    def bins(self, scene: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Half-metre bins over the largest arena: lows (2,), highs (2,), n_bins (2,)."""
+        return bins(scene.layouts)
+
+    def in_target(self, scene: Any, state: ArenaState, objective: Any) -> np.ndarray:
+        """(E,) bool: the objective's ball is inside its goal region."""
+        return _distances(state, objective) == 0.0
+
+    def distance(self, scene: Any, state: ArenaState, objective: Any) -> np.ndarray:
+        """(E,) float64 distance (m) of the objective's ball from its goal region."""
+        return _distances(state, objective)
+
+    def score(self, scene: Any, state: ArenaState, objective: Any) -> np.ndarray:
+        """(E,) float64, higher is better: minus the ball's distance to the goal region
+        (0 inside)."""
+        return -_distances(state, objective)
+
+    def funnel(self, scene: Any, state: ArenaState) -> tuple[np.ndarray, float, float]:
+        """The funnel plot's coordinate: the base ball's distance to the base goal (E,),
+        and its range (0 to the largest arena's diagonal)."""
+        base = parse_objective(scene.model.base_objective, "arena")
+        _, highs, _ = bins(scene.layouts)
+        return _distances(state, base), 0.0, float(np.hypot(*highs))
+
+
+@njit(cache=True, parallel=True)
+def _distance_kernel(objective, far, pos, role, goal, goal_code, out):
+    """out (E,) float64: the objective's ball's distance to its goal (``far`` if missing)."""
+    for e in prange(pos.shape[0]):
+        d = objective_distance(objective, pos[e], role[e], goal[e], goal_code[e])
+        out[e] = far if d < 0.0 else d
+
+
+def _distances(state: ArenaState, objective: Any) -> np.ndarray:
+    out = np.empty(state.n_copies)
+    far = float(np.hypot(*state.box.max(axis=0))) if state.n_copies else 0.0
+    _distance_kernel(objective.as_array(), far, state.pos, state.role, state.goal,
+                     state.goal_code, out)
+    return out
+
+
+def _ball_index(state: ArenaState, ordinal: int) -> int:
+    balls = np.flatnonzero(state.role[0] == ROLE_BALL)
+    return int(balls[ordinal]) if ordinal < len(balls) else 0
+
+
+def _goal_names_of(state: ArenaState) -> dict[int, int]:
+    """Goal name code → goal index in copy 0 (names are compared by code in kernels)."""
+    return {int(code): g for g, code in enumerate(state.goal_code[0])}
+
+
+def _objective_problem(objective: Any, goals: Any, n_balls: int) -> str | None:
+    """Why ``objective`` cannot be pursued in an arena with these goals (names or codes)
+    and ``n_balls`` balls; None if it can."""
+    ball, index, code = (int(v) for v in objective.as_array())
+    n_goals = len(goals)
+    if ball >= n_balls:
+        return f"objective {objective.text}: there is no ball {ball} ({n_balls} ball(s))"
+    if n_goals == 0:
+        return f"objective {objective.text}: the arena has no goals"
+    if index >= n_goals:
+        return f"objective {objective.text}: there is no goal {index} ({n_goals} goal(s))"
+    if index < 0 and code != 0:
+        codes = goals if isinstance(goals, dict) else {
+            arena.goal_name_code(name): name for name in goals}
+        if code not in codes:
+            shown = "" if isinstance(goals, dict) else f" (goals: {', '.join(goals)})"
+            return f"objective {objective.text}: no goal named {objective.goal!r}{shown}"
+    return None
+
+
+DRIVER = ArenaDriver()

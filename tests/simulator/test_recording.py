@@ -1,0 +1,460 @@
+"""HDF5 recordings: round trip, verify, faults (SIGKILL, SIGINT) and bad files."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from simulator.cli import main
+from simulator.errors import UserError
+from simulator.recording import (
+    FORMAT_VERSION,
+    Recording,
+    RecordingWriter,
+    agent_from_dict,
+    agent_to_dict,
+    episode_seed,
+    record,
+    verify,
+)
+from simulator.scene import Scene
+from simulator.session import Session
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Two lanes (random with slip noise, heuristic chasing red), a scheduled noise setting for
+# every lane and a wall drawn in lane 1 only: small, quick, and every event kind of source
+# "scene" the recorder must log.
+SCENE_TOML = '''
+name = "rec_test"
+world = "maze"
+horizon = 24
+seed = 7
+ensemble = 8
+base_objective = "reach:goal"
+
+[[lanes]]
+agent = "random"
+
+[[lanes]]
+agent = "heuristic"
+objective = "reach:red"
+label = "red chaser"
+
+[[perturbations]]
+step = 2
+kind = "set_noise"
+params = { p = 0.3 }
+
+[[perturbations]]
+step = 4
+kind = "draw_wall"
+params = { row = 2, col = 5 }
+lanes = [1]
+
+[distributions.default]
+agent = "random"
+map = """
+#########
+#.......#
+#..G....#
+#.......#
+#....K..#
+#########
+"""
+
+[distributions.default.legend]
+G = { kind = "goal", color = "green" }
+K = { kind = "key", color = "red", reward = 0.0 }
+'''
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory) -> Scene:
+    path = tmp_path_factory.mktemp("scene") / "rec_test.toml"
+    path.write_text(SCENE_TOML)
+    return Scene.load(path)
+
+
+@pytest.fixture(scope="module")
+def recorded(scene, tmp_path_factory) -> Path:
+    """Three runs of the test scene, written in blocks of 4 steps."""
+    path = tmp_path_factory.mktemp("rec") / "three.h5"
+    result = record(scene, path, episodes=3, block_steps=4, handle_signals=False)
+    assert result.status == "complete" and result.episodes == 6
+    return path
+
+
+def _simulate_run(scene: Scene, seed: int):
+    """What the recorder should have seen: per lane, copy 0's states, actions, rewards,
+    internals, stepped one step at a time without any recorder."""
+    session = Session(scene, seed=seed)
+    lanes = session.lanes
+    states = [[{k: v[0].copy() for k, v in lane.state.as_dict().items()}] for lane in lanes]
+    actions, rewards, rules = ([[] for _ in lanes] for _ in range(3))
+    running = [True] * len(lanes)
+    while not session.done:
+        traces = session.step(1, trace=True)
+        for i, (lane, trace) in enumerate(zip(lanes, traces, strict=True)):
+            if not running[i]:
+                continue
+            states[i].append({k: v[0].copy() for k, v in lane.state.as_dict().items()})
+            actions[i].append(trace.action[0, 0].copy())
+            rewards[i].append(trace.reward[0, 0].copy())
+            rules[i].append(trace.internals["rule"][0, 0, 0])
+            running[i] = bool(lane.state.status[0] == 0)
+    return session, states, actions, rewards, rules
+
+
+# --- round trip ----------------------------------------------------------------------------
+def test_round_trip_equals_what_was_simulated(scene, recorded):
+    with Recording.open(recorded) as rec:
+        assert rec.status == "complete" and rec.format_version == FORMAT_VERSION
+        assert rec.scene_toml == scene.text and rec.scene_name == "rec_test"
+        assert rec.world == "maze" and rec.seed == 7
+        assert len(rec) == 6
+        episodes = list(rec)
+        for run in range(3):
+            seed = episode_seed(7, run)
+            session, states, actions, rewards, rules = _simulate_run(scene, seed)
+            for lane in range(2):
+                ep = episodes[run * 2 + lane]
+                assert (ep.run, ep.lane, ep.seed, ep.status) == (run, lane, seed, "complete")
+                assert ep.distribution == "default"
+                assert ep.lane_label == ("red chaser" if lane else "random → reach:goal")
+                n = len(actions[lane])
+                assert ep.n_steps == ep.total_steps == n
+                for t in (0, n // 2, n):
+                    got = ep.state_at(t)
+                    assert got.keys() == states[lane][t].keys()
+                    for field, value in states[lane][t].items():
+                        np.testing.assert_array_equal(got[field], value, err_msg=field)
+                np.testing.assert_array_equal(ep.states("agent_pos"),
+                                              [s["agent_pos"] for s in states[lane]])
+                np.testing.assert_array_equal(ep.actions, actions[lane])
+                np.testing.assert_array_equal(ep.rewards, rewards[lane])
+                key = ep.agent_keys[0]
+                np.testing.assert_array_equal(ep.internals()[key]["rule"], rules[lane])
+                status = [s["status"] for s in states[lane][1:]]
+                np.testing.assert_array_equal(ep.terminations, np.equal(status, 1))
+                np.testing.assert_array_equal(ep.truncations, np.equal(status, 2))
+                assert ep.events() == session.lanes[lane].events
+                outcome = session.outcomes()[lane].as_dict()
+                assert ep.outcome == [json.loads(json.dumps(outcome))]
+                assert ep.world_state_at(n).agent_pos.shape == (1, 2)
+
+
+def test_events_table_holds_scheduled_perturbations(recorded):
+    with Recording.open(recorded) as rec:
+        lane0, lane1 = rec[0].events(), rec[1].events()
+    assert [(ev.step, ev.kind, ev.source) for ev in lane0] == [(2, "set_noise", "scene")]
+    assert [(ev.step, ev.kind, ev.lane) for ev in lane1] == [(2, "set_noise", 1),
+                                                             (4, "draw_wall", 1)]
+    assert lane0[0].params[2] == pytest.approx(0.3)
+
+
+def test_datasets_are_chunked_compressed_and_written_in_blocks(recorded):
+    with h5py.File(recorded) as f:
+        long = max((f[name] for name in f), key=lambda g: g["state/t"].shape[0])
+        n = long["actions"].shape[0]
+        assert n > 4  # several blocks of 4 steps were appended
+        for path in ("state/cell", "state/agent_pos", "actions", "rewards"):
+            ds = long[path]
+            assert ds.chunks is not None and ds.maxshape[0] is None, path
+            assert ds.compression == "lzf" and ds.shuffle, path
+        assert long["state/cell"].shape[0] == n + 1
+        assert long["terminations"].dtype == bool
+
+
+def test_episode_seeds_are_deterministic_and_distinct():
+    assert episode_seed(7, 0) == 7
+    seeds = {episode_seed(7, k) for k in range(1000)}
+    assert len(seeds) == 1000 and all(0 <= s < 2**63 for s in seeds)
+    assert episode_seed(7, 5) == episode_seed(7, 5) != episode_seed(8, 5)
+
+
+def test_agents_round_trip_exactly():
+    scene = Scene.load("walled_maze")
+    for agent in scene.lane_agents()[2] + scene.lane_agents()[1]:
+        back = agent_from_dict(json.loads(json.dumps(agent_to_dict(agent))))
+        assert back.name == agent.name and back.objective == agent.objective
+        np.testing.assert_array_equal(back.params, agent.params)
+        np.testing.assert_array_equal(back.rules, agent.rules)
+        assert back.rules.dtype == agent.rules.dtype and back.rule_text == agent.rule_text
+
+
+def test_ensemble_recording_stores_metrics_and_verifies(scene, tmp_path):
+    path = tmp_path / "ensemble.h5"
+    record(scene, path, episodes=1, n_copies=6, handle_signals=False)
+    with Recording.open(path) as rec:
+        ep = rec[0]
+        metrics = ep.metrics()
+        assert {"H", "F", "OP"} <= metrics.keys()
+        assert metrics["H"].ndim == 1 and metrics["H"].shape[0] >= ep.n_steps + 1
+        assert ep.n_copies == 6
+        assert all(check.ok for check in verify(rec))  # re-simulated with one copy
+
+
+def test_user_events_logged_mid_run_are_recorded_and_replayed(scene, tmp_path):
+    """The GUI's path: a writer attached to a live Session, a click in the middle."""
+    session = Session(scene, seed=11)
+    path = tmp_path / "live.h5"
+    with RecordingWriter(path, scene, seed=11) as writer:
+        run = writer.begin_run(session, 0)
+        for _ in range(3):
+            run.capture(session.step(1, trace=True))
+        session.perturb("teleport", params={"row": 1, "col": 1}, lanes=[0])
+        while not session.done:
+            run.capture(session.step(1, trace=True))
+        run.finish()
+    with Recording.open(path) as rec:
+        ep = rec[0]
+        user = [ev for ev in ep.events() if ev.source == "user"]
+        assert [(ev.step, ev.kind, ev.lane) for ev in user] == [(3, "teleport", 0)]
+        assert ep.n_steps >= 4
+        # Teleported to (1, 1) at the start of step 3, then one move at most.
+        assert np.abs(ep.state_at(4)["agent_pos"] - [1, 1]).sum() <= 1
+        assert all(check.ok for check in verify(rec))
+
+
+# --- verify --------------------------------------------------------------------------------
+def test_verify_passes_then_names_an_altered_state_value(recorded, tmp_path):
+    result = CliRunner().invoke(main, ["verify", str(recorded)])
+    assert result.exit_code == 0, result.output
+    assert "all 6 episodes match" in result.output
+
+    altered = tmp_path / "altered.h5"
+    altered.write_bytes(recorded.read_bytes())
+    with h5py.File(altered, "r+") as f:
+        name = next(n for n in sorted(f) if f[n]["actions"].shape[0] >= 4)
+        f[name]["state/agent_pos"][3, 1] += 1
+    with Recording.open(altered) as rec:
+        bad = [check for check in verify(rec) if not check.ok]
+    assert [(c.episode, c.step, c.field) for c in bad] == [(name, 3, "state/agent_pos")]
+    result = CliRunner().invoke(main, ["verify", str(altered)])
+    assert result.exit_code == 1
+    assert f"{name}: first divergence at step 3 in state/agent_pos" in result.output
+
+
+def test_verify_detects_an_altered_event(recorded, tmp_path):
+    altered = tmp_path / "event.h5"
+    altered.write_bytes(recorded.read_bytes())
+    with h5py.File(altered, "r+") as f:
+        events = f["episode_0/events"][()]
+        events[0]["params"][2] = 0.0  # set_noise at step 2 now sets 0 instead of 0.3
+        f["episode_0/events"][...] = events
+    with Recording.open(altered) as rec:
+        bad = [c for c in verify(rec) if not c.ok]
+    # Applied at the start of step 2, so first seen in the state after it (t = 3).
+    assert [(c.episode, c.step, c.field) for c in bad] == [("episode_0", 3, "state/noise")]
+
+
+# --- writing faults ------------------------------------------------------------------------
+def test_never_overwrites_without_force(scene, recorded):
+    before = recorded.read_bytes()
+    with pytest.raises(UserError, match="already exists"):
+        record(scene, recorded, handle_signals=False)
+    assert recorded.read_bytes() == before
+    result = CliRunner().invoke(main, ["record", "walled_maze", "-o", str(recorded)])
+    assert result.exit_code == 2 and "--force" in result.output
+    assert recorded.read_bytes() == before
+
+
+def test_cli_record_inspect_json_and_default_output(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["record", "walled_maze", "--episodes", "2",
+                                       "--distribution", "anywhere", "--agent", "heuristic"])
+    assert result.exit_code == 0, result.output
+    files = list((tmp_path / "recordings").glob("walled_maze-*.h5"))
+    assert len(files) == 1
+    result = CliRunner().invoke(main, ["inspect", str(files[0]), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["status"] == "complete" and summary["scene"] == "walled_maze"
+    assert len(summary["episodes"]) == 6
+    first = summary["episodes"][0]
+    assert first["agents"] == [{"name": "heuristic", "objective": "reach:goal"}]
+    assert first["status"] == "complete" and first["outcome"][0]["agent"] == "heuristic"
+    text = CliRunner().invoke(main, ["inspect", str(files[0])])
+    assert text.exit_code == 0 and "episode_5" in text.output and "complete" in text.output
+    forced = CliRunner().invoke(main, ["record", "walled_maze", "-o", str(files[0]),
+                                       "--force", "--compression", "gzip"])
+    assert forced.exit_code == 0, forced.output
+    with Recording.open(files[0]) as rec:
+        assert len(rec) == 3 and rec.attrs["compression"] == "gzip"
+
+
+_RECORDER = '''
+import signal, sys, time
+from simulator.recording import record
+from simulator.scene import Scene
+
+mode, scene_path, out, at_step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+got_signal = False
+
+def progress(p):
+    global got_signal
+    if p.run == 1 and p.step == at_step and not p.finished:
+        if mode == "kill":
+            print("READY", flush=True)
+            time.sleep(600)
+        # Chain onto the recorder's handler so we know when SIGINT has arrived.
+        inner = signal.getsignal(signal.SIGINT)
+        def chained(signum, frame):
+            global got_signal
+            got_signal = True
+            inner(signum, frame)
+        signal.signal(signal.SIGINT, chained)
+        print("READY", flush=True)
+        while not got_signal:
+            time.sleep(0.01)
+
+result = record(Scene.load(scene_path), out, episodes=3, block_steps=4, progress=progress)
+print(result.status, result.runs_complete, flush=True)
+'''
+
+
+def _start_recorder(mode: str, scene: Scene, out: Path, tmp_path: Path,
+                    at_step: int = 6) -> subprocess.Popen:
+    script = tmp_path / "recorder.py"
+    script.write_text(_RECORDER)
+    proc = subprocess.Popen([sys.executable, str(script), mode, str(scene.path), str(out),
+                             str(at_step)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    # Wait until the recorder is parked at run 1, ``at_step`` (the bound is only against a
+    # hang: nothing here depends on timing).
+    ready, _, _ = select.select([proc.stdout], [], [], 300)
+    line = proc.stdout.readline() if ready else ""
+    if line.strip() != "READY":
+        proc.kill()
+        pytest.fail(f"recorder did not get ready: {line!r} {proc.stderr.read()}")
+    return proc
+
+
+def _episode_lengths(scene: Scene, run: int) -> list[int]:
+    _, _, actions, _, _ = _simulate_run(scene, episode_seed(scene.model.seed, run))
+    return [len(a) for a in actions]
+
+
+def _runs_of(rec: Recording) -> dict[int, list]:
+    runs: dict[int, list] = {}
+    for ep in rec:
+        runs.setdefault(ep.run, []).append(ep)
+    return runs
+
+
+@pytest.mark.parametrize("at_step", [1, 6])
+def test_sigkill_leaves_finished_episodes_readable_and_marks_the_rest_running(
+        scene, tmp_path, at_step):
+    out = tmp_path / "killed.h5"
+    proc = _start_recorder("kill", scene, out, tmp_path, at_step)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with Recording.open(out) as rec:
+        assert rec.status == "running"
+        runs = _runs_of(rec)
+        assert sorted(runs) == [0, 1]
+        assert [ep.status for ep in runs[0]] == ["complete", "complete"]
+        assert all(ep.outcome is not None for ep in runs[0])
+        assert [ep.status for ep in runs[1]] == ["running", "running"]
+        assert all(ep.outcome is None for ep in runs[1])
+        # Blocks of 4 rows: the first (initial state + 3 steps) is written at step 3, so
+        # a lane still running then has 3 readable steps; the rest were in memory.
+        lengths = _episode_lengths(scene, run=1)
+        written = [3 if n >= 3 and at_step >= 3 else 0 for n in lengths]
+        assert [ep.n_steps for ep in runs[1]] == written
+        assert all(check.ok for check in verify(rec))
+    result = CliRunner().invoke(main, ["inspect", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "running" in result.output and "unfinished: episode_2, episode_3" in result.output
+    summary = json.loads(CliRunner().invoke(main, ["inspect", str(out), "--json"]).output)
+    assert [ep["unfinished"] for ep in summary["episodes"]] == [False, False, True, True]
+
+
+def test_sigint_closes_cleanly_and_marks_the_episode_interrupted(scene, tmp_path):
+    out = tmp_path / "interrupted.h5"
+    proc = _start_recorder("int", scene, out, tmp_path)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert stdout.split() == ["interrupted", "1"]
+    with Recording.open(out) as rec:
+        assert rec.status == "interrupted"
+        runs = _runs_of(rec)
+        assert sorted(runs) == [0, 1]  # run 2 never started
+        assert [ep.status for ep in runs[0]] == ["complete", "complete"]
+        # Everything captured before the signal is in the file, not just whole blocks; a
+        # lane whose copy 0 had already stopped holds a complete episode.
+        lengths = _episode_lengths(scene, run=1)
+        assert [ep.n_steps for ep in runs[1]] == [min(n, 6) for n in lengths]
+        assert [ep.status for ep in runs[1]] == ["interrupted" if n > 6 else "complete"
+                                                 for n in lengths]
+        assert "interrupted" in [ep.status for ep in runs[1]]
+        assert all(ep.outcome is not None for ep in runs[1])
+        assert all(check.ok for check in verify(rec))
+    result = CliRunner().invoke(main, ["inspect", str(out)])
+    assert result.exit_code == 0 and "interrupted" in result.output
+
+
+# --- bad files -----------------------------------------------------------------------------
+def _bad_files(recorded: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    empty = tmp_path / "empty.h5"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.h5"
+    text.write_text("not a recording\n" * 20)
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(recorded.read_bytes()[: recorded.stat().st_size // 2])
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    newer = tmp_path / "newer.h5"
+    newer.write_bytes(recorded.read_bytes())
+    with h5py.File(newer, "r+") as f:
+        f.attrs["format_version"] = FORMAT_VERSION + 1
+    return {
+        "missing": (tmp_path / "nope.h5", "no such file"),
+        "empty": (empty, "empty file"),
+        "not hdf5": (text, "not an HDF5 file"),
+        "truncated": (truncated, "truncated HDF5 file"),
+        "foreign hdf5": (foreign, "not a steersim recording"),
+        "newer format": (newer, f"format v{FORMAT_VERSION + 1}"),
+    }
+
+
+def test_bad_files_raise_one_line_user_errors(recorded, tmp_path):
+    for case, (path, message) in _bad_files(recorded, tmp_path).items():
+        with pytest.raises(UserError) as err:
+            Recording.open(path)
+        text = str(err.value)
+        assert message in text and str(path) in text and "\n" not in text, case
+
+
+@pytest.mark.parametrize("command", ["inspect", "verify"])
+def test_bad_files_exit_2_with_one_line(command, recorded, tmp_path):
+    for case, (path, message) in _bad_files(recorded, tmp_path).items():
+        result = CliRunner().invoke(main, [command, str(path)])
+        assert result.exit_code == 2, (case, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (case, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_a_recording_does_not_load_the_gui(recorded):
+    code = ("import sys; from simulator.recording import Recording; "
+            f"rec = Recording.open({str(recorded)!r}); rec[0].state_at(0); "
+            "assert not any(m.startswith(('PySide6', 'pyqtgraph', 'pygame')) "
+            "for m in sys.modules), [m for m in sys.modules if 'Qt' in m]")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                   env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+
