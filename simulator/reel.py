@@ -36,6 +36,7 @@ METRICS = ("F", "OP")  # sparkline candidates, first present wins
 _MAZE_CELL_EVENTS = ("teleport", "draw_wall", "erase_wall", "place_hazard", "remove_hazard",
                      "add_object", "move_object")
 _MAZE_OBJECT_EVENTS = ("recolor_object", "remove_object")
+_THERMAL_CELL_EVENTS = ("heat", "cool")  # a brush at params (row, col)
 # The bundled font has no arrows or check marks: say it in words instead of drawing boxes.
 _GLYPHS = {"→": "->", "✔": "yes", "✘": "no", "▶": ">", "…": "..."}
 _BLOCK_STEPS = 64  # state rows read from the file at a time
@@ -215,14 +216,18 @@ class Reel:
         return out
 
     def flashes(self, lane: int, t: int) -> list[Flash]:
-        """Where the fresh events hit (maze: the cell; other worlds: the whole view)."""
+        """Where the fresh events hit: the cell (maze, thermal brushes) or, for events that
+        hit the whole world, the whole view."""
         out = []
         for ev, age in self.fresh_events(lane, t):
             strength = 1.0 - (age - 1) / FLASH_STEPS
-            out.append(Flash(self._where(lane, ev, t), strength, ev.kind))
+            out.append(Flash(self._where(lane, ev), strength, ev.kind))
         return out
 
-    def _where(self, lane: int, ev: Event, t: int) -> tuple[float, ...] | None:
+    def _where(self, lane: int, ev: Event) -> tuple[float, ...] | None:
+        """The (row, col) an event hit, or None for one that hits the whole world."""
+        if self.world == "thermal" and ev.kind in _THERMAL_CELL_EVENTS:
+            return (float(ev.params[0]), float(ev.params[1]))
         if self.world != "maze":
             return None
         if ev.kind in _MAZE_CELL_EVENTS:

@@ -692,13 +692,15 @@ class MainWindow(QtWidgets.QMainWindow):
         lanes = []
         for run in self.race.lanes:
             tracker = run.tracker
-            steps = np.asarray(tracker.steps, np.float64)
             values = {name: tracker.series(0, name) for name in ("H", "F", "OP")}
+            # One row per race step (the tracker's own step labels follow copy 0, which stops
+            # when its episode ends while the rest of the ensemble goes on).
+            steps = np.arange(len(values["F"]), dtype=np.float64)
             lanes.append(LaneSeries(run.title, steps, values, tracker.funnel(0),
                                     tracker.recovery(0)))
         first = self.race.lanes[0].tracker
-        baseline = LaneSeries("null", np.asarray(first.steps, np.float64),
-                              {name: first.baseline(name, 0) for name in ("H", "F", "OP")})
+        base = {name: first.baseline(name, 0) for name in ("H", "F", "OP")}
+        baseline = LaneSeries("null", np.arange(len(base["F"]), dtype=np.float64), base)
         self.plots.update_series(lanes, baseline, self.race.horizon)
         for panel, lane in zip(self.panels, lanes, strict=False):
             panel.funnel.set_density(lane.funnel)

@@ -198,6 +198,7 @@ class Race:
             run.remember(None)
             runs.append(run)
         self.lanes = runs
+        self.clock = 0
         self.named_params.clear()
 
     # --- driving -------------------------------------------------------------------------
@@ -207,7 +208,8 @@ class Race:
 
     def step(self, n_steps: int = 1) -> int:
         """Advance every lane by up to ``n_steps`` steps, one at a time so the metrics see
-        every step. Returns the steps actually taken (0 once every copy has stopped)."""
+        every step (row t of every series is the race at step t). Returns the steps taken
+        (0 once every copy has stopped)."""
         start = time.perf_counter()
         taken = 0
         for _ in range(n_steps):
@@ -219,6 +221,7 @@ class Race:
                 if run.tracker is not None:
                     run.tracker.update()
             taken += 1
+            self.clock += 1
         if taken:
             self.seconds_per_step = (time.perf_counter() - start) / taken
         return taken
@@ -237,7 +240,10 @@ class Race:
         self.lanes[0].session.driver.encode_event(kind, target, dict(params or {}))
         logged = []
         for run in runs:
-            for ev in run.session.perturb(kind, target, dict(params or {}), [0], copy):
+            # At the race's step, not the lane's copy 0's: after copy 0's episode ended, the
+            # copies still running must still feel the kick.
+            for ev in run.session.perturb(kind, target, dict(params or {}), [0], copy,
+                                          step=self.clock):
                 ev = replace(ev, lane=run.index)
                 self.named_params[ev] = {**(params or {}), "target": target}
                 logged.append(ev)
@@ -246,7 +252,9 @@ class Race:
     # --- reading -------------------------------------------------------------------------
     @property
     def step_index(self) -> int:
-        return self.lanes[0].session.step_index
+        """Steps the race has taken: the step every still-running copy is at. (A lane's
+        Session counts its copy 0, which stops when its episode ends.)"""
+        return self.clock
 
     @property
     def horizon(self) -> int:

@@ -1,0 +1,67 @@
+"""The GUI's race (Qt-free): per-lane ensembles, fair starts, perturbations through each
+lane's Session, ensembles sized to the frame budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import simulator.gui.race as race_module
+from simulator.errors import UserError
+from simulator.gui.race import LaneChoice, MemberChoice, Race
+from simulator.scene import SCENES_DIR as ROOT_SCENES
+from simulator.scene import Scene
+
+
+def test_lanes_start_identical_with_their_own_ensemble_sizes():
+    scene = Scene.load("walled_maze")
+    race = Race(scene)
+    assert [run.n_copies for run in race.lanes] == [4096, 4096, 512]
+    first = race.lanes[0].state
+    for run in race.lanes[1:]:
+        assert np.array_equal(run.state.agent_pos[0], first.agent_pos[0])
+        assert np.array_equal(run.state.cell[:512], first.cell[:512])
+    assert "search" in race.lanes[2].ensemble_note
+
+
+def test_perturb_logs_in_every_lane_or_nowhere():
+    race = Race(Scene.load("walled_maze"), )
+    events = race.perturb("draw_wall", params={"row": 4, "col": 1})
+    assert [ev.lane for ev in events] == [0, 1, 2]
+    assert race.pending(1) == [("draw_wall", {"row": 4, "col": 1, "target": -1})]
+    with pytest.raises(UserError):
+        race.perturb("draw_wall", params={"row": 4})
+    with pytest.raises(UserError):
+        race.perturb("teleport", params={"row": 1, "col": 1}, lanes=[7])
+    assert len(race.events) == 3
+    race.step(1)
+    assert race.pending(1) == []
+    assert all(run.state.cell[0, 4, 1] == 1 for run in race.lanes)
+    assert [len(run.history) for run in race.lanes] == [2, 2, 2]
+
+
+def test_a_scene_perturbation_for_one_lane_hits_only_that_lane():
+    text = Scene.load("walled_maze").text + (
+        '\n[[perturbations]]\nstep = 1\nkind = "draw_wall"\nlanes = [1]\n'
+        'params = { row = 4, col = 1 }\n')
+    race = Race(Scene.from_text(text), )
+    race.step(2)
+    assert [int(run.state.cell[0, 4, 1]) for run in race.lanes] == [0, 1, 0]
+    assert [ev.lane for ev in race.events] == [1]
+
+
+def test_ensemble_sizes_follow_world_and_agent_cost():
+    thermal = ROOT_SCENES / "thermostat.toml"
+    if thermal.exists():
+        race = Race(Scene.load(thermal))
+        sizes = {run.agents[0].name: run.n_copies for run in race.lanes}
+        assert sizes["search"] < sizes["thermostat"] <= race_module.REFLEX_COPIES
+    lanes = [LaneChoice([MemberChoice("search", "reach:goal")], n_copies=300)]
+    race = Race(Scene.load("open_room"), lanes)
+    assert race.lanes[0].n_copies == 300 and "set by you" in race.lanes[0].ensemble_note
+
+
+def test_bad_agent_parameters_name_the_lane():
+    lanes = [LaneChoice([MemberChoice("search", "reach:goal", {"budget": "lots"})])]
+    with pytest.raises(UserError, match="lane 1"):
+        Race(Scene.load("open_room"), lanes, )
