@@ -335,6 +335,57 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes} B"
 
 
+# --- plot: figures of a recording's narrowing metrics (simulator/plots.py) ----------------
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the PNG files (created if missing).")
+@click.option("--basin/--no-basin", default=True, show_default=True,
+              help="Also draw each maze lane's basin map (re-simulates every start cell).")
+def plot(file: str, out_dir: str, basin: bool) -> None:
+    """Write PNG figures of FILE's metrics: H, F and OP against time per lane with the null
+    baseline dashed and perturbations marked, one figure per run; and basin maps.
+
+    Needs a recording made with --ensemble N > 1 (metrics are measured over the ensemble).
+    Works without a display.
+    """
+    import numpy as np
+
+    from simulator.metrics import basin_map
+    from simulator.plots import LaneFigureData, write_figures
+    from simulator.recording import Recording, reading
+
+    written: list[Any] = []
+    with Recording.open(file) as rec, reading(file):
+        runs: dict[int, list[Any]] = {}
+        for ep in rec:
+            runs.setdefault(ep.run, []).append(ep)
+        if not any(ep.metrics() for eps in runs.values() for ep in eps):
+            raise UserError(f"{file}: no metrics recorded (record with --ensemble N, N > 1)")
+        for run_index, eps in sorted(runs.items()):
+            lanes = []
+            for ep in sorted(eps, key=lambda e: e.lane):
+                m = ep.metrics()
+                if not m:
+                    continue
+                baseline = {name: m[f"baseline_{name}"] for name in ("H", "F")
+                            if f"baseline_{name}" in m}
+                baseline["OP"] = np.zeros_like(m["OP"])  # the baseline against itself
+                basin_cells = None
+                if basin and rec.world == "maze":
+                    session = ep.session()
+                    basin_cells = basin_map(session, 0)
+                lanes.append(LaneFigureData(
+                    ep.lane_label, {k: m[k] for k in ("H", "F", "OP") if k in m}, baseline,
+                    sorted({ev.step for ev in ep.events() if ev.kind != "set_noise"}),
+                    basin_cells))
+            title = (f"{rec.scene_name} — run {run_index} (seed {eps[0].seed}, "
+                     f"{eps[0].distribution}, ensemble {eps[0].n_copies})")
+            written += write_figures(out_dir, title, lanes, prefix=f"run{run_index}_")
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 # --- the desktop GUI (simulator/gui/; Qt is imported only inside this command) ------------
 @main.command()
 @click.argument("target", required=False)

@@ -38,9 +38,10 @@ def _app():
 
 
 def write_figures(out_dir: str | Path, title: str, lanes: Sequence[LaneFigureData],
-                  width: int = 1200, height: int = 900) -> list[Path]:
-    """Write ``metrics.png`` (H, F, OP vs time per lane, baseline dashed, perturbations
-    marked) and, where lanes carry one, ``basin_<lane>.png``. Returns the paths written."""
+                  width: int = 1200, height: int = 900, prefix: str = "") -> list[Path]:
+    """Write ``<prefix>metrics.png`` (H, F, OP vs time per lane, baseline dashed,
+    perturbations marked) and, where lanes carry one, ``<prefix>basin_lane<i>.png``.
+    Returns the paths written."""
     _app()
     import pyqtgraph as pg
     import pyqtgraph.exporters as exporters
@@ -88,7 +89,7 @@ def write_figures(out_dir: str | Path, title: str, lanes: Sequence[LaneFigureDat
     # Laid out only once shown; the offscreen platform shows nothing on any screen.
     layout.show()
     app.processEvents()
-    path = out / "metrics.png"
+    path = out / f"{prefix}metrics.png"
     exporter = exporters.ImageExporter(layout.scene())
     exporter.parameters()["width"] = width
     exporter.export(str(path))
@@ -117,7 +118,7 @@ def write_figures(out_dir: str | Path, title: str, lanes: Sequence[LaneFigureDat
         plot.addItem(image)
         view.show()
         app.processEvents()
-        path = out / f"basin_lane{i}.png"
+        path = out / f"{prefix}basin_lane{i}.png"
         exporter = exporters.ImageExporter(view.scene())
         exporter.parameters()["width"] = 600
         exporter.export(str(path))

@@ -1,7 +1,8 @@
 """The arena driver: fused lane kernels (perturbations + every agent's policy + physics),
 event encoding, outcomes and what the metrics need, for the arena world.
 
-Two rollout kernels share one per-copy loop (:func:`_run_copy`):
+Two rollout kernels share the per-step helpers :func:`_begin_step` (events, agents) and
+:func:`_end_step` (scores):
 
 - :func:`arena_rollout` runs copies in parallel, each copy's step serial — for ensembles;
 - :func:`arena_rollout_wide` runs copies one after another, each step parallel over bodies
@@ -45,77 +46,66 @@ from simulator.worlds.arena import (
 WIDE_MIN_BODIES = 128  # below this a step is too short to share between threads
 
 
-@njit(cache=True)
-def _run_copy(e, n_steps, seed, params, codes, agent_params, rules, n_rules, objectives,
-              bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius, mass,
-              restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind, noise,
-              held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes, wide):
-    """Advance copy ``e`` by up to ``n_steps`` steps, in place; returns the world steps its
-    agents simulated inside searches.
-
-    Per step: apply the events logged for (t[e], e), let every agent choose its pusher's
-    thrust, take one :func:`world_step` (``wide``: :func:`world_step_wide`), then score each
-    agent: reward = minus its ball's distance (m) to its goal, ``held`` counts the steps
-    after which the ball was inside. Truncated at the horizon; an arena never terminates.
-    """
-    n_bodies, n_agents = pos.shape[1], codes.shape[0]
-    n_events = ev_step.shape[0]
-    trace = tr_action.shape[0] > 0
-    work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box[e, 0], box[e, 1],
-                                                           params[P_CELL])
-    thrust = np.zeros((n_bodies, 2))
-    pos_e, vel_e, radius_e, mass_e = pos[e], vel[e], radius[e], mass[e]
-    rest_e, fric_e, role_e = restitution[e], friction[e], role[e]
-    searched = 0
-    step = t[e]
+@njit(cache=True, inline="always")
+def _skip_past_events(ev_step, step):
+    """Index of the first event at or after ``step`` (events sorted by step)."""
     i_ev = 0
-    while i_ev < n_events and ev_step[i_ev] < step:  # events already in this copy's past
+    while i_ev < ev_step.shape[0] and ev_step[i_ev] < step:
         i_ev += 1
-    for s in range(n_steps):
-        if status[e] != STATUS_RUNNING:
-            break
-        while i_ev < n_events and ev_step[i_ev] == step:
-            if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
-                apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], params, pos,
-                            vel, radius, mass, restitution, friction, goal, box, wind, noise)
-            i_ev += 1
-        thrust[:] = 0.0
-        for a in range(n_agents):
-            ax, ay, rule, nodes, steps = act(
-                codes[a], agent_params[a], rules[a], n_rules[a], objectives[a], bodies[a], a,
-                seed, e, step, params, pos_e, vel_e, radius_e, mass_e, rest_e, fric_e, role_e,
-                wall_kind[e], wall[e], box[e, 0], box[e, 1], wind[e], goal[e], goal_code[e],
-            )
-            searched += steps
-            norm2 = ax * ax + ay * ay
-            if norm2 > 1.0:  # thrust saturates whatever a policy asks
-                ax, ay = ax / np.sqrt(norm2), ay / np.sqrt(norm2)
-            thrust[bodies[a], 0] += params[P_THRUST] * ax
-            thrust[bodies[a], 1] += params[P_THRUST] * ay
-            if trace:
-                tr_action[s, e, a, 0], tr_action[s, e, a, 1] = ax, ay
-                tr_rule[s, e, a], tr_nodes[s, e, a] = rule, nodes
-        if wide:
-            world_step_wide(params, seed, e, step, pos_e, vel_e, radius_e, mass_e, rest_e,
-                            fric_e, thrust, wind[e], noise[e], wall_kind[e], wall[e], box[e, 0],
-                            box[e, 1], work, grid_start, grid_body, grid_fill)
-        else:
-            world_step(params, seed, e, step, pos_e, vel_e, radius_e, mass_e, rest_e, fric_e,
-                       thrust, wind[e], noise[e], wall_kind[e], wall[e], box[e, 0], box[e, 1],
-                       work, grid_start, grid_body, grid_fill)
-        step += 1
-        for a in range(n_agents):
-            dist = objective_distance(objectives[a], pos_e, role_e, goal[e], goal_code[e])
-            reward = -dist if dist >= 0.0 else 0.0
-            if dist == 0.0:
-                held[e, a] += 1
-            ret[e, a] += reward
-            if trace:
-                tr_reward[s, e, a] = reward
-        t[e] = step
-        if step >= params[P_HORIZON]:
-            status[e] = STATUS_TRUNCATED
-    return searched
+    return i_ev
+
+
+@njit(cache=True)
+def _begin_step(e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
+                objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
+                radius, mass, restitution, friction, role, wall_kind, wall, goal, goal_code,
+                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes):
+    """Before copy e's world step ``step``: apply the events logged for it, then let every
+    agent set its pusher's thrust (N) in ``thrust`` (B, 2). Returns (next event index,
+    world steps simulated inside searches)."""
+    while i_ev < ev_step.shape[0] and ev_step[i_ev] == step:
+        if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+            apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], params, pos, vel,
+                        radius, mass, restitution, friction, goal, box, wind, noise)
+        i_ev += 1
+    thrust[:] = 0.0
+    searched = 0
+    for a in range(codes.shape[0]):
+        ax, ay, rule, nodes, steps = act(
+            codes[a], agent_params[a], rules[a], n_rules[a], objectives[a], bodies[a], a, seed,
+            e, step, params, pos[e], vel[e], radius[e], mass[e], restitution[e], friction[e],
+            role[e], wall_kind[e], wall[e], box[e, 0], box[e, 1], wind[e], goal[e],
+            goal_code[e],
+        )
+        searched += steps
+        norm2 = ax * ax + ay * ay
+        if norm2 > 1.0:  # thrust saturates whatever a policy asks
+            ax, ay = ax / np.sqrt(norm2), ay / np.sqrt(norm2)
+        thrust[bodies[a], 0] += params[P_THRUST] * ax
+        thrust[bodies[a], 1] += params[P_THRUST] * ay
+        if tr_action.shape[0] > 0:
+            tr_action[s, e, a, 0], tr_action[s, e, a, 1] = ax, ay
+            tr_rule[s, e, a], tr_nodes[s, e, a] = rule, nodes
+    return i_ev, searched
+
+
+@njit(cache=True)
+def _end_step(e, s, step, params, objectives, pos, role, goal, goal_code, held, ret, t, status,
+              tr_reward):
+    """After copy e's world step that completed ``step`` steps: score every agent — reward
+    = minus its ball's distance (m) to its goal; ``held`` counts the steps after which the
+    ball was inside — and truncate at the horizon (an arena never terminates)."""
+    for a in range(objectives.shape[0]):
+        dist = objective_distance(objectives[a], pos[e], role[e], goal[e], goal_code[e])
+        reward = -dist if dist >= 0.0 else 0.0
+        if dist == 0.0:
+            held[e, a] += 1
+        ret[e, a] += reward
+        if tr_reward.shape[0] > 0:
+            tr_reward[s, e, a] = reward
+    t[e] = step
+    if step >= params[P_HORIZON]:
+        status[e] = STATUS_TRUNCATED
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -124,7 +114,10 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
                   mass, restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind,
                   noise, held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes,
                   world_steps):
-    """Advance every running copy by up to ``n_steps`` steps, copies in parallel.
+    """Advance every running copy by up to ``n_steps`` steps, in place, copies in parallel.
+
+    Per step of copy e: apply the events logged for (t[e], e), let every agent choose its
+    pusher's thrust, take one :func:`~simulator.worlds.arena.world_step`, score the agents.
 
     Agents (A,): codes int32, agent_params (A, N_AGENT_PARAMS) float64, rules
     (A, R, RULE_WIDTH) int32 with n_rules (A,) int32 rows in use, objectives (A, 3) int32,
@@ -134,12 +127,31 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
     where a copy had stopped), reward float64, rule int16, nodes int32 — or S = 0 to skip;
     world_steps (E,) int64 accumulates the searches' simulated steps.
     """
-    for e in prange(pos.shape[0]):
-        world_steps[e] += _run_copy(
-            e, n_steps, seed, params, codes, agent_params, rules, n_rules, objectives, bodies,
-            ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius, mass,
-            restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind, noise,
-            held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes, False)
+    n_bodies = pos.shape[1]
+    for copy in prange(pos.shape[0]):
+        # One integer type for copy and step everywhere (prange counts in uint64, t is
+        # int32): each distinct one would compile every kernel below once more.
+        e = np.int64(copy)
+        work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box[e, 0], box[e, 1],
+                                                               params[P_CELL])
+        thrust = np.zeros((n_bodies, 2))
+        step = np.int64(t[e])
+        i_ev = _skip_past_events(ev_step, step)
+        for s in range(n_steps):
+            if status[e] != STATUS_RUNNING:
+                break
+            i_ev, searched = _begin_step(
+                e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
+                objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
+                radius, mass, restitution, friction, role, wall_kind, wall, goal, goal_code,
+                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes)
+            world_steps[e] += searched
+            world_step(params, seed, e, step, pos[e], vel[e], radius[e], mass[e],
+                       restitution[e], friction[e], thrust, wind[e], noise[e], wall_kind[e],
+                       wall[e], box[e, 0], box[e, 1], work, grid_start, grid_body, grid_fill)
+            step += 1
+            _end_step(e, s, step, params, objectives, pos, role, goal, goal_code, held, ret, t,
+                      status, tr_reward)
 
 
 @njit(cache=True, nogil=True)
@@ -149,13 +161,32 @@ def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rule
                        goal_code, box, wind, noise, held, ret, t, status, tr_action, tr_reward,
                        tr_rule, tr_nodes, world_steps):
     """:func:`arena_rollout` for few copies of many bodies: copies in turn, each step
-    parallel over bodies. Same arguments, bit-identical results."""
-    for e in range(pos.shape[0]):
-        world_steps[e] += _run_copy(
-            e, n_steps, seed, params, codes, agent_params, rules, n_rules, objectives, bodies,
-            ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius, mass,
-            restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind, noise,
-            held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes, True)
+    parallel over bodies (:func:`~simulator.worlds.arena.world_step_wide`). Same
+    arguments, bit-identical results."""
+    n_bodies = pos.shape[1]
+    for copy in range(pos.shape[0]):
+        e = np.int64(copy)
+        work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box[e, 0], box[e, 1],
+                                                               params[P_CELL])
+        thrust = np.zeros((n_bodies, 2))
+        step = np.int64(t[e])
+        i_ev = _skip_past_events(ev_step, step)
+        for s in range(n_steps):
+            if status[e] != STATUS_RUNNING:
+                break
+            i_ev, searched = _begin_step(
+                e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
+                objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
+                radius, mass, restitution, friction, role, wall_kind, wall, goal, goal_code,
+                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes)
+            world_steps[e] += searched
+            world_step_wide(params, seed, e, step, pos[e], vel[e], radius[e], mass[e],
+                            restitution[e], friction[e], thrust, wind[e], noise[e],
+                            wall_kind[e], wall[e], box[e, 0], box[e, 1], work, grid_start,
+                            grid_body, grid_fill)
+            step += 1
+            _end_step(e, s, step, params, objectives, pos, role, goal, goal_code, held, ret, t,
+                      status, tr_reward)
 
 
 # Which named parameters each arena event takes, and where they go in the params vector.
@@ -368,7 +399,8 @@ class ArenaDriver:
 @njit(cache=True, parallel=True)
 def _distance_kernel(objective, far, pos, role, goal, goal_code, out):
     """out (E,) float64: the objective's ball's distance to its goal (``far`` if missing)."""
-    for e in prange(pos.shape[0]):
+    for copy in prange(pos.shape[0]):
+        e = np.int64(copy)
         d = objective_distance(objective, pos[e], role[e], goal[e], goal_code[e])
         out[e] = far if d < 0.0 else d
 

@@ -285,16 +285,23 @@ class ThermalDriver:
         return encode_event(kind, target, params)
 
     # --- reporting and metrics ---------------------------------------------------------
-    def projection(self, scene: Any, state: ThermalState) -> np.ndarray:
-        """(E, D) float64: every sensor's reading (D = number of sensors), °C."""
+    def readings(self, scene: Any, state: ThermalState) -> np.ndarray:
+        """(E, S) float64: every sensor's reading, °C."""
         rows, cols = state.sensor_pos[..., 0], state.sensor_pos[..., 1]
         copies = np.arange(state.n_copies)[:, None]
         return state.temp[copies, rows, cols]
 
-    def bins(self, scene: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per projected dimension: (lows (D,), highs (D,), n_bins (D,) int64).
+    def projection(self, scene: Any, state: ThermalState) -> np.ndarray:
+        """(E, 1) float64: the reading of the sensor the base objective watches, °C — the
+        coordinate that matters; other sensors drift with the weather whatever an agent does
+        and would only dilute the entropy."""
+        sensor = _as_objective(scene.model.base_objective).sensor
+        return self.readings(scene, state)[:, sensor:sensor + 1]
 
-        One range for every sensor: from the coldest to the warmest temperature the scene
+    def bins(self, scene: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The projection's binning: (lows (1,), highs (1,), n_bins (1,) int64).
+
+        The range runs from the coldest to the warmest temperature the scene
         can start in or let in (initial draws, the outdoor schedule, reservoirs), widened
         by 2 K, in 0.5 K bins.
         """
@@ -309,22 +316,20 @@ class ThermalDriver:
             offsets += [p[4], p[5]]
         low = np.floor(min(min(temps), min(temps) + min(offsets)) - 2.0)
         high = np.ceil(max(max(temps), max(temps) + max(offsets)) + 2.0)
-        n_sensors = len(room.sensors)
         n_bins = int(np.ceil((high - low) / 0.5))
-        return (np.full(n_sensors, low), np.full(n_sensors, high),
-                np.full(n_sensors, n_bins, np.int64))
+        return np.array([low]), np.array([high]), np.array([n_bins], np.int64)
 
     def in_target(self, scene: Any, state: ThermalState,
                   objective: str | ObjectiveLike) -> np.ndarray:
         """(E,) bool: the objective's sensor reads inside its band now."""
         obj = _as_objective(objective)
-        return obj.holds(self.projection(scene, state)[:, obj.sensor])
+        return obj.holds(self.readings(scene, state)[:, obj.sensor])
 
     def score(self, scene: Any, state: ThermalState,
               objective: str | ObjectiveLike) -> np.ndarray:
         """(E,) float64, higher is better: minus the reading's distance from the band (K)."""
         obj = _as_objective(objective)
-        reading = self.projection(scene, state)[:, obj.sensor]
+        reading = self.readings(scene, state)[:, obj.sensor]
         return -np.maximum(0.0, np.maximum(obj.low - reading, reading - obj.high))
 
     def outcomes(self, scene: Any, state: ThermalState, copy: int, agents: list[AgentSpec],
@@ -333,7 +338,7 @@ class ThermalDriver:
         fraction of completed steps after which its objective held."""
         status = ("running", "terminated", "truncated")[int(state.status[copy])]
         steps = int(state.t[copy])
-        reading = self.projection(scene, state)[copy]
+        reading = self.readings(scene, state)[copy]
         base = _as_objective(scene.model.base_objective)
         out = []
         for i, agent in enumerate(agents):

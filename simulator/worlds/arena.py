@@ -578,11 +578,14 @@ def step_ensemble(n_steps, seed, params, pos, vel, radius, mass, restitution, fr
     tests and the body-step benchmark. Arrays as in :class:`ArenaState`; pos, vel and t
     change in place."""
     n_copies, n_bodies = pos.shape[0], pos.shape[1]
-    for e in prange(n_copies):
+    for copy in prange(n_copies):
+        # One integer type for copy and step (prange counts in uint64, t is int32), so
+        # world_step compiles once for every caller.
+        e = np.int64(copy)
         work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box[e, 0], box[e, 1],
                                                                params[P_CELL])
         thrust = np.zeros((n_bodies, 2))
-        step = t[e]
+        step = np.int64(t[e])
         for _ in range(n_steps):
             world_step(params, seed, e, step, pos[e], vel[e], radius[e], mass[e],
                        restitution[e], friction[e], thrust, wind[e], noise[e], wall_kind[e],
@@ -597,11 +600,12 @@ def step_wide(n_steps, seed, params, pos, vel, radius, mass, restitution, fricti
     """:func:`step_ensemble` copy by copy, each step parallel over bodies (few copies of
     many bodies). Bit-identical to :func:`step_ensemble`."""
     n_copies, n_bodies = pos.shape[0], pos.shape[1]
-    for e in range(n_copies):
+    for copy in range(n_copies):
+        e = np.int64(copy)
         work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box[e, 0], box[e, 1],
                                                                params[P_CELL])
         thrust = np.zeros((n_bodies, 2))
-        step = t[e]
+        step = np.int64(t[e])
         for _ in range(n_steps):
             world_step_wide(params, seed, e, step, pos[e], vel[e], radius[e], mass[e],
                             restitution[e], friction[e], thrust, wind[e], noise[e],
@@ -760,7 +764,8 @@ def draw_initial(body_spec, wall_spec, goal_spec, goal_codes, box_size, dist_par
     """
     n_copies, n_bodies = pos.shape[0], pos.shape[1]
     n_walls, n_goals = wall_spec.shape[0], goal_spec.shape[0]
-    for e in prange(n_copies):
+    for copy in prange(n_copies):
+        e = np.int64(copy)
         box[e, 0], box[e, 1] = box_size[0], box_size[1]
         noise[e] = dist_params[0]
         wind[e, 0], wind[e, 1] = dist_params[1], dist_params[2]

@@ -99,3 +99,28 @@ def test_metrics_row_for_4096_copies_is_measured():
     session, tracker = _tracked("walled_maze", ["thermostat"], n_copies=4096,
                                 distribution="anywhere", steps=3)
     assert len(tracker.series(0, "H")) == 4 and tracker.funnel(0).shape == (4, 48)
+
+
+def test_thermal_thermostat_narrows_null_does_not_and_a_kick_is_recovered():
+    scene = Scene.load("thermostat")
+    session = Session(scene, n_copies=256, distribution="cold",
+                      agents=[[make_agent("thermostat", "hold:20..22", "thermal")],
+                              [make_agent("null", "hold:20..22", "thermal")]])
+    tracker = MetricsTracker(session)
+    for _ in range(450):
+        session.step(1, trace=False)
+        tracker.update()
+    h, f = tracker.series(0, "H"), tracker.series(0, "F")
+    assert h[-1] < h[0] - 1.0  # rooms from 12..17 °C collapse onto the band
+    assert f[-1] > 0.95
+    assert tracker.series(1, "F")[-1] < 0.1  # heater off: rooms drift, nowhere near the band
+    assert tracker.series(0, "OP")[-1] > 3.0
+    session.perturb("kick_room", params={"delta": -4.0})
+    kicked_at = session.step_index
+    for _ in range(420):  # up to step 870: before the scene opens its window at 900
+        session.step(1, trace=False)
+        tracker.update()
+    f = tracker.series(0, "F")
+    assert f[kicked_at + 1] < 0.5  # the kick throws the ensemble out of the band...
+    recovery = dict(tracker.recovery(0))
+    assert recovery[kicked_at] is not None and recovery[kicked_at] < 420  # ...and it returns
