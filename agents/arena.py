@@ -228,17 +228,16 @@ def thermostat_act(agent_params, objective, me, pos, vel, radius, role, box_w, b
                    goal_code):
     """Proportional control on the ball-to-goal error.
 
-    The error's direction ``u`` points from the ball to the goal's centre; its size is the
-    ball's distance to the goal region. The pusher's set point is the contact point behind
-    the ball, moved into the ball by ``push * error`` (it presses harder the farther the
-    ball is from the goal); thrust is a PD law toward it. Inside the goal the error is zero
-    — a thermostat's dead band — and the pusher brakes. Returns (ax, ay)."""
-    b, g, ux, uy, _ = _goal_frame(objective, pos, role, goal, goal_code)
+    The error is the vector from the ball to the goal's centre. The pusher's set point is
+    the contact point behind the ball on that line, moved into the ball by
+    ``push * |error|`` (it presses harder the farther the ball is from the goal); thrust is
+    a PD law toward it. The goal region is the thermostat's dead band: with the ball
+    inside, the pusher brakes. Returns (ax, ay)."""
+    b, g, ux, uy, error = _goal_frame(objective, pos, role, goal, goal_code)
     if b < 0:
         return 0.0, 0.0
     gain, damping = agent_params[A_GAIN], agent_params[A_DAMPING]
-    error = box_distance(pos[b, 0], pos[b, 1], goal[g])
-    if error == 0.0:
+    if box_distance(pos[b, 0], pos[b, 1], goal[g]) == 0.0:
         return _unit_disc(-damping * vel[me, 0], -damping * vel[me, 1])
     contact = radius[b] + radius[me]
     depth = min(agent_params[A_PUSH] * error, 0.5 * contact)

@@ -95,7 +95,10 @@ def _maze_params(name: str, params: dict[str, Any]) -> tuple[np.ndarray, np.ndar
         for key, value in params.items():
             if key not in merged:
                 raise UserError(f"search agent: unknown parameter {key!r} (budget, depth)")
-            merged[key] = float(value)
+            try:
+                merged[key] = float(value)
+            except (TypeError, ValueError):
+                raise UserError(f"search agent: {key} must be a number, not {value!r}") from None
         if merged["budget"] < 1 or merged["depth"] < 1:
             raise UserError("search agent: budget and depth must be at least 1")
         vec[0], vec[1] = merged["budget"], merged["depth"]

@@ -222,6 +222,10 @@ WORLDS: dict[str, tuple[type[BaseModel], Any]] = {
 }
 
 
+# Agent parameters that tie an agent to a device of the world rather than tune it.
+BINDING_PARAMS = frozenset({"heater", "pusher", "body"})
+
+
 class Scene:
     """A validated scene: the model, its source text, and packed per-distribution layouts."""
 
@@ -258,8 +262,11 @@ class Scene:
         group = []
         for member in self.model.lanes[index].members():
             name = agent or member.agent
-            # Parameters belong to the scene's own agent; an override starts from defaults.
-            params = dict(member.params) if name == member.agent else {}
+            # Parameters belong to the scene's own agent, so an override starts from
+            # defaults — except those binding the agent to its place in the world (which
+            # heater or pusher it drives), without which two overridden agents would collide.
+            params = dict(member.params) if name == member.agent else {
+                key: value for key, value in member.params.items() if key in BINDING_PARAMS}
             group.append(make_agent(
                 name, objective or member.objective or self.model.base_objective, self.world,
                 **params))

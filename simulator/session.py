@@ -116,6 +116,7 @@ class Session:
         lane_agents = agents if agents is not None else scene.lane_agents()
         self.agents = [list(group) for group in lane_agents]
         self.lanes: list[Lane] = []
+        self._clock = 0
         self.reset()
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -126,6 +127,7 @@ class Session:
     def reset(self) -> None:
         """Redraw every lane's worlds and clear user events; scene-scheduled events remain."""
         start = self.initial_state()
+        self._clock = 0
         self.lanes = [Lane(i, group, start.copy()) for i, group in enumerate(self.agents)]
         for pert in self.scene.model.perturbations:
             hit = range(len(self.lanes)) if pert.lanes == "all" else pert.lanes
@@ -136,8 +138,12 @@ class Session:
 
     @property
     def step_index(self) -> int:
-        """Steps completed by the shown world (copy 0 of lane 0)."""
-        return int(self.lanes[0].state.t[0])
+        """The session's clock: steps taken since reset (capped at the horizon).
+
+        Every running copy's own ``t`` equals it; copies that stopped early keep the ``t``
+        they stopped at, which is why "now" cannot be read off copy 0.
+        """
+        return self._clock
 
     @property
     def horizon(self) -> int:
@@ -157,6 +163,7 @@ class Session:
 
     def step(self, n_steps: int = 1, trace: bool = True) -> list[StepTrace]:
         """Advance every lane by up to ``n_steps`` (stopped copies stay put)."""
+        self._clock = min(self._clock + n_steps, self.horizon)
         return [
             self.driver.advance(lane.state, lane.agents, self.packed_events(lane), self.params,
                                 self.seed, n_steps, trace)

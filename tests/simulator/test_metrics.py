@@ -124,3 +124,18 @@ def test_thermal_thermostat_narrows_null_does_not_and_a_kick_is_recovered():
     assert f[kicked_at + 1] < 0.5  # the kick throws the ensemble out of the band...
     recovery = dict(tracker.recovery(0))
     assert recovery[kicked_at] is not None and recovery[kicked_at] < 420  # ...and it returns
+
+
+def test_baseline_keeps_pace_after_the_shown_copy_stops():
+    """Copy 0 reaching its goal early must not freeze the clock the metrics follow."""
+    scene = Scene.load("walled_maze")
+    session = Session(scene, n_copies=64, distribution="anywhere", seed=0,
+                      agents=[[make_agent("search", "reach:goal")]])
+    tracker = MetricsTracker(session)
+    for _ in range(20):
+        session.step(1, trace=False)
+        tracker.update()
+    assert session.lanes[0].state.t[0] < 20  # copy 0 stopped early...
+    assert session.step_index == 20  # ...the session's clock did not
+    assert tracker.steps == list(range(21))
+    assert tracker.baseline_session.step_index == 20
