@@ -136,6 +136,7 @@ N_ARENA_FEATURES = len(ARENA_FEATURES)
 # Reflexes a rule can fire; each becomes a thrust through a PD law toward its own point.
 ARENA_REFLEXES = ("coast", "brake", "approach", "push", "go_around", "recover")
 R_COAST, R_BRAKE, R_APPROACH, R_PUSH, R_GO_AROUND, R_RECOVER = range(len(ARENA_REFLEXES))
+PUSH_SPEED, PUSH_SLOWDOWN = 1.5, 1.0  # m/s, and 1/s per metre left to the goal
 
 DEFAULT_ARENA_RULES: tuple[str, ...] = (
     "!has_goal -> coast",
@@ -311,13 +312,25 @@ def first_rule(features, rules, n_rules):
     return -1
 
 
+@njit(cache=True, inline="always")
+def _push_through(px, py, vx, vy, bx, by, ux, uy, ball_radius, dist, gain):
+    """Drive through the ball's centre along (ux, uy) at a speed that falls with the
+    distance ``dist`` left to the goal (so the ball arrives slowly enough to stay)."""
+    dx, dy = bx + ux * ball_radius - px, by + uy * ball_radius - py
+    norm = math.sqrt(dx * dx + dy * dy)
+    if norm > 0.0:
+        dx, dy = dx / norm, dy / norm
+    speed = min(PUSH_SPEED, PUSH_SLOWDOWN * dist)
+    return _unit_disc(gain * (speed * dx - vx), gain * (speed * dy - vy))
+
+
 @njit(cache=True)
 def reflex_thrust(reflex, agent_params, objective, me, pos, vel, radius, role, wall_kind, wall,
                   box_w, box_h, goal, goal_code):
     """The thrust (ax, ay) of one reflex of the heuristic pile."""
     gain, damping = agent_params[A_GAIN], agent_params[A_DAMPING]
     px, py, vx, vy = pos[me, 0], pos[me, 1], vel[me, 0], vel[me, 1]
-    b, _, ux, uy, _ = _goal_frame(objective, pos, role, goal, goal_code)
+    b, _, ux, uy, dist = _goal_frame(objective, pos, role, goal, goal_code)
     if reflex == R_BRAKE:
         return _unit_disc(-damping * vx, -damping * vy)
     if b < 0 or reflex == R_COAST:
@@ -328,14 +341,15 @@ def reflex_thrust(reflex, agent_params, objective, me, pos, vel, radius, role, w
         tx, ty = _clamp_into_box(bx - ux * (contact + 0.1), by - uy * (contact + 0.1),
                                  radius[me], box_w, box_h)
         return _steer(px, py, vx, vy, tx, ty, gain, damping)
-    if reflex == R_PUSH:  # aim through the ball's centre along the goal line
-        return _steer(px, py, vx, vy, bx + ux * radius[b], by + uy * radius[b], gain, damping)
+    if reflex == R_PUSH:
+        return _push_through(px, py, vx, vy, bx, by, ux, uy, radius[b], dist, gain)
     if reflex == R_GO_AROUND:
-        # A waypoint beside the ball on the pusher's own side, a little behind it.
+        # A waypoint beside the ball on the pusher's own side, well behind it (so that
+        # reaching it makes ``behind`` true and the next rule takes over).
         side = 1.0 if ux * (py - by) - uy * (px - bx) >= 0.0 else -1.0
         reach = contact + 0.3
-        tx = bx - side * uy * reach - ux * 0.5 * contact
-        ty = by + side * ux * reach - uy * 0.5 * contact
+        tx = bx - side * uy * reach - ux * contact
+        ty = by + side * ux * reach - uy * contact
         tx, ty = _clamp_into_box(tx, ty, radius[me], box_w, box_h)
         return _steer(px, py, vx, vy, tx, ty, gain, damping)
     # R_RECOVER: push the ball along the wall toward the goal, tilted off the wall; from a
@@ -349,7 +363,7 @@ def reflex_thrust(reflex, agent_params, objective, me, pos, vel, radius, role, w
     dx, dy = dx / norm, dy / norm
     qx, qy = px - bx, py - by
     if qx * dx + qy * dy < -0.5 * contact and abs(dx * qy - dy * qx) < 0.5 * radius[b]:
-        return _steer(px, py, vx, vy, bx + dx * radius[b], by + dy * radius[b], gain, damping)
+        return _push_through(px, py, vx, vy, bx, by, dx, dy, radius[b], dist, gain)
     tx, ty = _clamp_into_box(bx - dx * (contact + 0.1), by - dy * (contact + 0.1), radius[me],
                              box_w, box_h)
     return _steer(px, py, vx, vy, tx, ty, gain, damping)
@@ -372,18 +386,26 @@ def heuristic_act(agent_params, rules, n_rules, objective, me, pos, vel, radius,
 
 # --- tree search -------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _value(objective, me, pos, radius, role, goal, goal_code, shaping):
-    """How good a simulated state is for the agent (higher is better): minus the ball's
-    distance to the goal region, minus ``shaping`` times the pusher's distance to the
-    contact point behind the ball (so plies that set up a push are worth something before
-    the ball moves)."""
+def _value(objective, me, pos, vel, radius, role, goal, goal_code, shaping):
+    """How good a simulated state is for the agent (higher is better).
+
+    Ball outside the goal: minus its distance to the goal region, minus ``shaping`` times
+    the pusher's distance to the contact point behind the ball (so plies that set up a push
+    are worth something before the ball moves). Ball inside: how deep inside it is (m),
+    minus half its speed (a ball racing through the goal is about to leave it).
+    """
     b, g, ux, uy, _ = _goal_frame(objective, pos, role, goal, goal_code)
     if b < 0:
         return 0.0
+    bx, by = pos[b, 0], pos[b, 1]
+    outside = box_distance(bx, by, goal[g])
+    if outside == 0.0:
+        inside = min(bx - goal[g, 0], goal[g, 2] - bx, by - goal[g, 1], goal[g, 3] - by)
+        return inside - 0.5 * math.sqrt(vel[b, 0] ** 2 + vel[b, 1] ** 2)
     contact = radius[b] + radius[me]
-    dx = pos[me, 0] - (pos[b, 0] - ux * contact)
-    dy = pos[me, 1] - (pos[b, 1] - uy * contact)
-    return -box_distance(pos[b, 0], pos[b, 1], goal[g]) - shaping * math.sqrt(dx * dx + dy * dy)
+    dx = pos[me, 0] - (bx - ux * contact)
+    dy = pos[me, 1] - (by - uy * contact)
+    return -outside - shaping * math.sqrt(dx * dx + dy * dy)
 
 
 @njit(cache=True)
@@ -418,7 +440,7 @@ def search_act(agent_params, objective, me, seed, copy, t, params, pos, vel, rad
     expanded = np.zeros(n_max, np.bool_)
     node_pos[0] = pos
     node_vel[0] = vel
-    node_value[0] = _value(objective, me, pos, radius, role, goal, goal_code, shaping)
+    node_value[0] = _value(objective, me, pos, vel, radius, role, goal, goal_code, shaping)
     work, grid_start, grid_body, grid_fill = alloc_scratch(n_bodies, box_w, box_h,
                                                            params[P_CELL])
     thrust = np.zeros((n_bodies, 2))
@@ -454,8 +476,8 @@ def search_act(agent_params, objective, me, seed, copy, t, params, pos, vel, rad
             world_steps += hold
             node_depth[k] = node_depth[parent] + 1
             node_first[k] = c if parent == 0 else node_first[parent]
-            node_value[k] = _value(objective, me, node_pos[k], radius, role, goal, goal_code,
-                                   shaping)
+            node_value[k] = _value(objective, me, node_pos[k], node_vel[k], radius, role, goal,
+                                   goal_code, shaping)
             if node_value[k] > best_value:
                 best, best_value = k, node_value[k]
     if best < 0:

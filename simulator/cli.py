@@ -130,6 +130,8 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
             f"  lane {out['lane']}: {out['agent']:<10} {out['objective']:<16} "
             f"{out['status']:<10} steps={out['steps']:<5} return={out['ret']:+.3f} "
             f"end={out['detail'] or '-':<12} objective {mark}  base {base_mark}"
+            # Worlds where an objective is held (not reached once) say for how long.
+            + (f"  held {out['fraction_of_steps']:.0%} of steps" if sc.world != "maze" else "")
         )
         if "ensemble" in out:
             ens, m = out["ensemble"], out["metrics"]

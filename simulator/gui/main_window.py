@@ -59,6 +59,9 @@ class MainWindow(QtWidgets.QMainWindow):
         leave_a_core_for_drawing()
         super().__init__()
         self.setWindowTitle("steersim")
+        icon = Path(__file__).resolve().parents[2] / "assets" / "steersim.png"
+        if icon.exists():
+            self.setWindowIcon(QtGui.QIcon(str(icon)))
         self.settings = settings or QtCore.QSettings("steersim", "steersim")
         self.race: Race | None = None
         self.replay: Any = None  # simulator.gui.replay.Replay while replaying
