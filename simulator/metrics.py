@@ -12,7 +12,8 @@ Per lane and step, over the lane's N copies:
   against itself*, so an agent that behaves exactly like the baseline has OP = 0 bits and
   no ensemble exceeds ``log2 M``.
 - ``F_own`` / ``OP_own`` — the same against the lane's own agent's objective: a misaligned
-  agent shows high ``OP_own`` and low ``OP``.
+  agent shows high ``OP_own`` and low ``OP``. In a lane of rival agents, agent ``i > 0`` has
+  its own pair ``F_own<i>`` / ``OP_own<i>``.
 
 Entropy alone cannot tell a thermostat from passive cooling, so F and OP always accompany H.
 The tracker also keeps the funnel (density of a 1-D coordinate against time), recovery times
@@ -172,11 +173,11 @@ class MetricsTracker:
         for i, lane in enumerate(self.session.lanes):
             base_state = self.baseline_session.lanes[i].state
             key = tuple(self.baseline_session.lanes[i].events)
-            self._measure(lane.state, base_state, lane.agent.objective, self._lanes[i],
-                          cache, key)
+            self._measure(lane.state, base_state, [a.objective for a in lane.agents],
+                          self._lanes[i], cache, key)
             if ("row", key) not in cache:
                 row = _LaneSeries()
-                self._measure(base_state, base_state, self.base_objective, row, cache, key)
+                self._measure(base_state, base_state, [self.base_objective], row, cache, key)
                 cache[("row", key)] = row
             for name, values in cache[("row", key)].values.items():
                 self._baseline[i].values[name].append(values[0])
@@ -191,13 +192,17 @@ class MetricsTracker:
             cache[ck] = ordered, float(_mean_self_information(ordered, ordered))
         return cache[ck]
 
-    def _measure(self, state: Any, base_state: Any, own_objective: Any,
+    def _measure(self, state: Any, base_state: Any, own_objectives: list[Any],
                  out: _LaneSeries, cache: dict[Any, Any], key: Any) -> None:
         drv, scene = self.driver, self.scene
         points = drv.projection(scene, state)
         v = out.values
         v["H"].append(entropy_bits(points, self.lows, self.highs, self.bin_counts))
-        for suffix, objective in (("", self.base_objective), ("_own", own_objective)):
+        targets = [("", self.base_objective), ("_own", own_objectives[0])]
+        targets += [(f"_own{i}", obj) for i, obj in enumerate(own_objectives[1:], start=1)]
+        for suffix, objective in targets:
+            v.setdefault("F" + suffix, [])
+            v.setdefault("OP" + suffix, [])
             ck = ("own", id(state), objective.text)
             if ck not in cache:  # an aligned agent's own objective is the base one
                 cache[ck] = (float(drv.in_target(scene, state, objective).mean()),
@@ -217,8 +222,12 @@ class MetricsTracker:
         return points[:, 0], float(self.lows[0]), float(self.highs[0])
 
     # --- reading ---------------------------------------------------------------------------
+    def names(self, lane: int) -> list[str]:
+        """The lane's series names: SERIES plus F_own<i>/OP_own<i> for rival agents."""
+        return list(self._lanes[lane].values)
+
     def series(self, lane: int, name: str) -> np.ndarray:
-        """(T,) float64 series ``name`` (one of SERIES) of lane ``lane``; T = updates + 1."""
+        """(T,) float64 series ``name`` (see :meth:`names`) of lane ``lane``; T = updates + 1."""
         return np.asarray(self._lanes[lane].values[name], np.float64)
 
     def baseline(self, name: str, lane: int = 0) -> np.ndarray:
@@ -237,7 +246,7 @@ class MetricsTracker:
     def summary(self, lane: int) -> dict[str, float]:
         """Final and mean values of each series, for reports."""
         out: dict[str, float] = {}
-        for name in SERIES:
+        for name in self.names(lane):
             values = self.series(lane, name)
             out[f"{name}_final"] = float(values[-1])
             out[f"{name}_mean"] = float(values.mean())
@@ -247,7 +256,7 @@ class MetricsTracker:
 
     def as_arrays(self, lane: int) -> dict[str, np.ndarray]:
         """Every series of a lane plus the baseline's, for the recorder's ``metrics/``."""
-        out = {name: self.series(lane, name) for name in SERIES}
+        out = {name: self.series(lane, name) for name in self.names(lane)}
         out.update({f"baseline_{name}": self.baseline(name, lane) for name in ("H", "F")})
         out["funnel"] = self.funnel(lane)
         return out
