@@ -137,6 +137,7 @@ N_ARENA_FEATURES = len(ARENA_FEATURES)
 ARENA_REFLEXES = ("coast", "brake", "approach", "push", "go_around", "recover")
 R_COAST, R_BRAKE, R_APPROACH, R_PUSH, R_GO_AROUND, R_RECOVER = range(len(ARENA_REFLEXES))
 PUSH_SPEED, PUSH_SLOWDOWN = 1.5, 1.0  # m/s, and 1/s per metre left to the goal
+RECOVER_TILT = 0.4  # recover pushes along the wall, tilted off it by atan(0.4) ≈ 22°
 
 DEFAULT_ARENA_RULES: tuple[str, ...] = (
     "!has_goal -> coast",
@@ -358,7 +359,7 @@ def reflex_thrust(reflex, agent_params, objective, me, pos, vel, radius, role, w
     tx_, ty_ = -ny, nx
     along = ux * tx_ + uy * ty_
     s = -1.0 if along < 0.0 else 1.0
-    dx, dy = s * tx_ + 0.4 * nx, s * ty_ + 0.4 * ny
+    dx, dy = s * tx_ + RECOVER_TILT * nx, s * ty_ + RECOVER_TILT * ny
     norm = math.sqrt(dx * dx + dy * dy)
     dx, dy = dx / norm, dy / norm
     qx, qy = px - bx, py - by

@@ -103,6 +103,7 @@ def run_benchmarks(quick: bool = False,
     figures.update(_bench_metrics(say))
     figures.update(_bench_thermal(quick, say))
     figures.update(_bench_recording(quick, say))
+    figures.update(_bench_arena(quick, say))
     return figures
 
 
@@ -222,3 +223,53 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
                 out["recording_write_mb_per_s"] = last.bytes_recorded / 1e6 / in_writer
                 out["recording_bytes_per_episode"] = target.stat().st_size / last.episodes
     return out
+
+
+_ARENA_1000 = """
+name = "bench_arena"
+world = "arena"
+horizon = 1000000
+base_objective = "goal:0"
+[arena]
+dt = 0.016666666666666666
+max_speed = 10.0
+wall_restitution = 1.0
+[[lanes]]
+agent = "null"
+[distributions.default]
+size = [50.0, 50.0]
+goals = [{ name = "home", box = [0.0, 0.0, 5.0, 5.0] }]
+bodies = [
+    { role = "pusher", radius = 0.5, restitution = 1.0, friction = 0.0, speed = 3.0 },
+    { role = "ball", radius = 0.5, restitution = 1.0, friction = 0.0, speed = 3.0, count = 999 },
+]
+"""
+
+
+def _bench_arena(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
+    """Rigid-circle physics: body-steps per second of one arena of 1000 circles (r = 0.5 m
+    in a 50 m box, elastic, dt = 1/60 s, one substep) through the driver's lane kernel with
+    a null agent — the same workload as the pymunk 7 comparison (1000 circles, same box and
+    dt, measured side by side; see the arena issue's report)."""
+    from simulator.session import Session
+    from simulator.worlds import arena
+
+    scene = Scene.from_text(_ARENA_1000)
+    session = Session(scene, n_copies=1)
+    n_steps = 100 if quick else 1000
+    lane = session.lanes[0]
+    n_bodies = lane.state.n_bodies
+    say(f"arena: {n_bodies} circles x {n_steps} steps, one copy (steps parallel over bodies)")
+    driver = session.driver
+    driver.advance(lane.state, lane.agents, EventArrays.empty(arena.N_EVENT_PARAMS),
+                   session.params, session.seed, 60, trace=False)  # mix the start up
+    start = lane.state
+
+    def once() -> None:
+        driver.advance(start.copy(), lane.agents, EventArrays.empty(arena.N_EVENT_PARAMS),
+                       session.params, session.seed, n_steps, trace=False)
+
+    seconds = _timed(once)
+    return {"arena_body_steps_per_s": n_bodies * n_steps / seconds,
+            "arena_bodies": n_bodies,
+            "arena_substeps": int(session.params[arena.P_SUBSTEPS])}

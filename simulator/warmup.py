@@ -13,6 +13,8 @@ from importlib import import_module
 # The kernels a first frame of each world needs, as (module, function) pairs.
 _KERNELS = {
     "maze": [("simulator.drivers.maze", "maze_rollout"), ("simulator.worlds.maze", "draw_initial")],
+    "arena": [("simulator.drivers.arena", "arena_rollout"),
+              ("simulator.worlds.arena", "draw_initial")],
 }
 
 

@@ -556,10 +556,13 @@ def world_step_wide(params, seed, copy, step, pos, vel, radius, mass, restitutio
     use_grid = n >= GRID_MIN_BODIES
     n_cx, n_cy = grid_shape(box_w, box_h, params[P_CELL])
     inv_cell = 1.0 / params[P_CELL]
-    for i in prange(n):
-        _prepare_body(i, mass, friction, thrust, wind, noise_std, seed, copy, step, h, work)
-    for _ in range(n_sub):
+    for k in range(n_sub):
+        # Every parallel loop ends in a barrier, and a barrier is what costs when another
+        # process holds a core: the step's preparation rides with the first substep's move.
         for i in prange(n):
+            if k == 0:
+                _prepare_body(i, mass, friction, thrust, wind, noise_std, seed, copy, step, h,
+                              work)
             _move_body(i, pos, vel, work, h, vmax)
         if use_grid:
             _build_grid(pos, inv_cell, n_cx, n_cy, grid_start, grid_body, grid_fill)
