@@ -114,8 +114,14 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
                 "mean_return": float(np.mean([o.ret for o in ends])),
                 "mean_steps": float(np.mean([o.steps for o in ends])),
             }
-            out["metrics"] = tracker.summary(out["lane"])
-            out["metrics"]["recovery"] = tracker.recovery(out["lane"])
+            summary = tracker.summary(out["lane"])
+            # Rival agents share a lane's H, F and OP but each has its own F_own/OP_own.
+            own = f"_own{out['agent_index']}" if out["agent_index"] else "_own"
+            metrics = {k: v for k, v in summary.items() if "_own" not in k}
+            metrics.update({k.replace(own, "_own"): v for k, v in summary.items()
+                            if k.startswith(("F" + own + "_", "OP" + own + "_"))})
+            metrics["recovery"] = tracker.recovery(out["lane"])
+            out["metrics"] = metrics
     header = {"scene": sc.name, "world": sc.world, "seed": session.seed,
               "distribution": session.distribution, "base_objective": sc.model.base_objective}
     if as_json:
