@@ -925,7 +925,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage("Presenter started (Esc closes it)", 5000)
 
     def export_video(self) -> None:
-        """Save the recording being replayed as a video, in a child process."""
+        """Save the recording being replayed as a video, with a cancellable progress dialog."""
+        from simulator.export import export
+
         if self.replay is None:
             return
         source = Path(self.replay.recording.path)
@@ -933,9 +935,30 @@ class MainWindow(QtWidgets.QMainWindow):
             self, "Export video", str(source.with_suffix(".mp4")), "Video (*.mp4 *.gif)")
         if not out:
             return
-        self._steersim(["export", str(source), "-o", out, "--run", str(self.replay.run),
-                        "--force"], f"Exported {out}")
-        self.statusBar().showMessage(f"Exporting {out}…", 5000)
+        dialog = QtWidgets.QProgressDialog(f"Exporting {Path(out).name}…", "Cancel", 0, 1, self)
+        dialog.setWindowModality(QtCore.Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(0)
+
+        class _Cancelled(Exception):
+            """Raised from the progress callback; export() then removes its partial file."""
+
+        def progress(done: int, total: int) -> None:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            QtWidgets.QApplication.processEvents()
+            if dialog.wasCanceled():
+                raise _Cancelled
+
+        try:
+            export(source, out, run=self.replay.run, force=True, progress=progress)
+        except _Cancelled:
+            self.statusBar().showMessage("Export cancelled; nothing was written", 5000)
+        except UserError as exc:
+            self.show_error(str(exc))
+        else:
+            self.statusBar().showMessage(f"Exported {out}", 5000)
+        finally:
+            dialog.close()
 
     def _episode_changed(self) -> None:
         """Show another run of the recording (its episodes, one per lane)."""

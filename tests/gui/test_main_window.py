@@ -242,14 +242,18 @@ def test_record_then_replay(open_window, qtbot, settings, tmp_path, monkeypatch)
     window.pause()
     window._refresh_plots()
     assert window.errors == []
-    # "Export video…" runs `steersim export` on the open recording in a child process.
+    # "Export video…" writes the open recording as a video behind a progress dialog.
     out = tmp_path / "replay.gif"
     monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(out), ""))
+    seen: list[int] = []
+    real_set_value = QtWidgets.QProgressDialog.setValue
+    monkeypatch.setattr(QtWidgets.QProgressDialog, "setValue",
+                        lambda self, v: (seen.append(v), real_set_value(self, v)))
     assert window.export_action.isEnabled()
     window.export_action.trigger()
-    qtbot.waitUntil(lambda: not window._processes, timeout=120_000)
     assert window.errors == [] and out.stat().st_size > 0
+    assert seen and seen[-1] == window.replay.n_steps + 1  # one frame per step, plus step 0
 
 
 def test_layout_and_last_scene_persist(qtbot, settings):
