@@ -52,6 +52,14 @@ class LaneSeries:
     recovery: list[tuple[int, int | None]] = field(default_factory=list)
 
 
+def _cache_axes(widget: pg.PlotWidget) -> None:
+    """Keep each axis (ticks, labels, grid) as a pixmap, redrawn only when its range or
+    size changes: otherwise every curve update re-renders all the tick text."""
+    for axis in ("left", "bottom"):
+        widget.getAxis(axis).setCacheMode(
+            QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 def _set_theme(widget: pg.PlotWidget, dark: bool) -> None:
     widget.setBackground("#1b1d21" if dark else "w")
     pen = pg.mkPen("#bbbbbb" if dark else "#333333")
@@ -94,6 +102,7 @@ class MetricsPlots(QtWidgets.QWidget):
             plot.setLimits(minYRange=min_span)
             plot.setMinimumHeight(120)
             plot.getAxis("left").enableAutoSIPrefix(False)
+            _cache_axes(plot)
             item = plot.getPlotItem()
             item.setDownsampling(auto=True, mode="peak")
             item.setClipToView(True)
@@ -196,6 +205,7 @@ class FunnelView(pg.PlotWidget):
         self.getAxis("bottom").setHeight(18)
         self.getAxis("left").setWidth(34)
         self.setFixedHeight(96)
+        _cache_axes(self)
         self._horizon = 1
         self._range = (0.0, 1.0)
         self._window = 0.0

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from simulator.render import Overlays, has_renderer, locate, render_world
+from simulator.render import Overlays, has_renderer, locate, render_world_rgb32, rgb32_to_array
 
 
 class WorldView(QtWidgets.QWidget):
@@ -42,6 +42,7 @@ class WorldView(QtWidgets.QWidget):
         self.theme = theme
         self._image: QtGui.QImage | None = None
         self._pixels: np.ndarray | None = None  # keeps the QImage's buffer alive
+        self._rgb: np.ndarray | None = None  # frame() as RGB bytes, made on demand
         self._button: str | None = None
         self._last_overlays: Overlays | None = None
         self._dirty = True
@@ -73,15 +74,19 @@ class WorldView(QtWidgets.QWidget):
         size = self._pixel_size()
         start = time.perf_counter()
         if has_renderer(kind):
-            pixels = render_world(kind, scene, state, 0, size, self.theme, overlays)
+            # 0xffRRGGBB words: the pygame surface's own layout and Qt's RGB32, so neither
+            # side repacks pixels, and painting is a plain copy.
+            pixels = render_world_rgb32(kind, scene, state, 0, size, self.theme, overlays)
         else:
-            pixels = np.full((size[1], size[0], 3), 128, np.uint8)
+            pixels = np.full((size[1], size[0]), 0xFF808080, np.uint32)
         self.render_seconds = time.perf_counter() - start
         self._last_overlays = overlays
         self._pixels = np.ascontiguousarray(pixels)
+        self._rgb = None
         height, width = self._pixels.shape[:2]
-        image = QtGui.QImage(self._pixels.data, width, height, 3 * width,
-                             QtGui.QImage.Format.Format_RGB888)
+        # The QImage wraps self._pixels without copying; the array outlives it.
+        image = QtGui.QImage(self._pixels.data, width, height, 4 * width,
+                             QtGui.QImage.Format.Format_RGB32)
         image.setDevicePixelRatio(self.devicePixelRatioF())
         self._image = image
 
@@ -92,7 +97,11 @@ class WorldView(QtWidgets.QWidget):
 
     def frame(self) -> np.ndarray | None:
         """The last rendered frame, (h, w, 3) uint8 (for tests and screenshots)."""
-        return self._pixels
+        if self._pixels is None:
+            return None
+        if self._rgb is None:
+            self._rgb = rgb32_to_array(self._pixels)
+        return self._rgb
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 (Qt override)
         if self._dirty or self._image is None or self._image.size() != QtCore.QSize(

@@ -159,6 +159,39 @@ def render_world(kind: str, scene: Any, state: Any, copy: int = 0,
     return surface_to_array(surface)
 
 
+def render_world_rgb32(kind: str, scene: Any, state: Any, copy: int = 0,
+                      size: tuple[int, int] = (480, 480), theme: ThemeName | Theme = "light",
+                      overlays: Overlays | None = None) -> np.ndarray:
+    """The frame :func:`render_world` draws, as an (height, width) uint32 array of
+    ``0xffRRGGBB`` pixels (Qt's ``QImage.Format_RGB32``): the off-screen surface's own
+    layout, so no per-pixel repacking into RGB bytes. A fresh, contiguous copy."""
+    size = _check_size(size)
+    surface = _surface(size)
+    world_renderer(kind).draw(surface, scene, state, copy, get_theme(theme),
+                              overlays if overlays is not None else Overlays())
+    return surface_to_rgb32(surface)
+
+
+def surface_to_rgb32(surface: pygame.Surface) -> np.ndarray:
+    """(h, w) uint32 ``0xffRRGGBB`` pixels of an opaque 32-bit ``surface`` (a copy)."""
+    width, height = surface.get_size()
+    if surface.get_bitsize() == 32 and surface.get_masks()[:3] == (0xFF0000, 0xFF00, 0xFF):
+        rows = np.frombuffer(surface.get_buffer(), np.uint32).reshape(
+            height, surface.get_pitch() // 4)[:, :width]
+        return np.bitwise_or(rows, np.uint32(0xFF000000))
+    rgb = surface_to_array(surface).astype(np.uint32)
+    return (np.uint32(0xFF000000) | (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2])
+
+
+def rgb32_to_array(pixels: np.ndarray) -> np.ndarray:
+    """(h, w) uint32 ``0xffRRGGBB`` pixels → (h, w, 3) uint8 RGB."""
+    rgb = np.empty(pixels.shape + (3,), np.uint8)
+    rgb[..., 0] = (pixels >> 16) & 0xFF
+    rgb[..., 1] = (pixels >> 8) & 0xFF
+    rgb[..., 2] = pixels & 0xFF
+    return rgb
+
+
 def render_ghosts(kind: str, scene: Any, state: Any, size: tuple[int, int] = (480, 480),
                   theme: ThemeName | Theme = "light", strength: float = 1.0) -> np.ndarray:
     """Only the ensemble's density cloud, for compositing over another frame.
@@ -188,4 +221,5 @@ def locate(kind: str, scene: Any, state: Any, size: tuple[int, int], x: float, y
 
 
 __all__ = ["THEMES", "Flash", "Overlays", "Theme", "get_theme", "has_renderer", "locate",
-           "render_ghosts", "render_world", "surface_to_array", "world_renderer"]
+           "render_ghosts", "render_world", "render_world_rgb32", "rgb32_to_array",
+           "surface_to_array", "surface_to_rgb32", "world_renderer"]

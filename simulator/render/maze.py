@@ -89,11 +89,13 @@ def _cell_image(cells: np.ndarray, theme: Theme) -> pygame.Surface:
 
 def _wall_layer(cells: np.ndarray, theme: Theme) -> pygame.Surface:
     """(H, W) cell codes → a W x H RGBA surface: wall colour on walls, clear elsewhere."""
-    rgba = np.zeros(cells.shape + (4,), np.uint8)
+    # Built in BGRA byte order: the frame surfaces' own pixel format, so blitting takes
+    # SDL's fast path instead of converting every pixel.
+    bgra = np.zeros(cells.shape + (4,), np.uint8)
     wall = cells == maze.CELL_WALL
-    rgba[wall, :3] = theme.wall
-    rgba[wall, 3] = 255
-    return pygame.image.frombuffer(rgba.tobytes(), (cells.shape[1], cells.shape[0]), "RGBA")
+    bgra[wall, :3] = theme.wall[::-1]
+    bgra[wall, 3] = 255
+    return pygame.image.frombuffer(bgra.tobytes(), (cells.shape[1], cells.shape[0]), "BGRA")
 
 
 def _line(theme: Theme, cell: int, base: float = 0.06) -> int:
@@ -180,10 +182,10 @@ def _draw_ghost_cloud(surface: pygame.Surface, lay: Layout, state: maze.MazeStat
     alpha = np.clip(np.sqrt(concentration) * 0.22, 0.0, 0.85) * strength
     alpha[density == 0] = 0.0
     height, width = density.shape
-    rgba = np.empty((height, width, 4), np.uint8)
-    rgba[..., :3] = theme.ghost
-    rgba[..., 3] = (alpha * 255).astype(np.uint8)
-    small = pygame.image.frombuffer(rgba.tobytes(), (width, height), "RGBA")
+    bgra = np.empty((height, width, 4), np.uint8)  # the frame's byte order: fast blits
+    bgra[..., :3] = theme.ghost[::-1]
+    bgra[..., 3] = (alpha * 255).astype(np.uint8)
+    small = pygame.image.frombuffer(bgra.tobytes(), (width, height), "BGRA")
     # Upscale by 2 with nearest first so bilinear smoothing keeps each cell's centre at its
     # own density: the cloud blurs across cell edges without drifting.
     big = pygame.transform.smoothscale(pygame.transform.scale(small, (width * 2, height * 2)),
@@ -232,21 +234,104 @@ def _draw_flashes(surface: pygame.Surface, lay: Layout, flashes: list[Flash],
     """A ring around each perturbed cell (or a frame around the whole world), fading out."""
     if not flashes:
         return
-    overlay = pygame.Surface(surface.get_size(), pygame.SRCALPHA)
+    overlay = _clear_overlay(surface.get_size())
     width, height = surface.get_size()
+    touched = []
     for flash in flashes:
         alpha = int(255 * min(max(flash.strength, 0.0), 1.0))
         if alpha <= 0:
             continue
         lw = max(_line(theme, lay.cell, 0.12), 2)
         if flash.where is None:
-            pygame.draw.rect(overlay, (*theme.flash, alpha), (0, 0, width, height), lw * 2)
+            touched.append(pygame.draw.rect(overlay, (*theme.flash, alpha),
+                                            (0, 0, width, height), lw * 2))
             continue
         row, col = int(flash.where[0]), int(flash.where[1])
         grow = int(lay.cell * 0.5 * (1.0 - flash.strength))
         rect = lay.rect(row, col).inflate(grow * 2, grow * 2)
-        pygame.draw.rect(overlay, (*theme.flash, alpha), rect, lw, border_radius=lay.cell // 6)
-    surface.blit(overlay, (0, 0))
+        touched.append(pygame.draw.rect(overlay, (*theme.flash, alpha), rect, lw,
+                                        border_radius=lay.cell // 6))
+    _blit_touched(surface, overlay, touched)
+
+
+_OVERLAYS: dict[tuple[int, int], pygame.Surface] = {}
+
+
+def _clear_overlay(size: tuple[int, int]) -> pygame.Surface:
+    """A reused, fully transparent SRCALPHA surface of ``size`` (give it back clear with
+    :func:`_blit_touched`)."""
+    overlay = _OVERLAYS.get(size)
+    if overlay is None:
+        if len(_OVERLAYS) > 16:
+            _OVERLAYS.clear()
+        overlay = _OVERLAYS[size] = pygame.Surface(size, pygame.SRCALPHA, 32)
+    return overlay
+
+
+def _blit_touched(surface: pygame.Surface, overlay: pygame.Surface,
+                  touched: list[pygame.Rect]) -> None:
+    """Blend the parts of ``overlay`` that were drawn on (its clear pixels would change
+    nothing) onto ``surface``, then clear them again for the next frame."""
+    if not touched:
+        return
+    area = touched[0].unionall(touched[1:]).inflate(4, 4).clip(overlay.get_rect())
+    surface.blit(overlay, area.topleft, area)
+    overlay.fill((0, 0, 0, 0), area)
+
+
+# The parts of a frame that change only when the cells, the frame size, the theme or the
+# ghosts switch change: drawn once, then blitted each frame.
+_STATIC: dict[tuple, tuple[pygame.Surface, pygame.Surface | None]] = {}
+_KEY_COLORS = ((255, 0, 255), (0, 255, 1), (1, 2, 254))
+
+
+def _static_layers(cells: np.ndarray, size: tuple[int, int], lay: Layout, theme: Theme,
+                   ghosts: bool) -> tuple[pygame.Surface, pygame.Surface | None]:
+    """(base, top): ``base`` is the whole frame's background, cells and lava ripples;
+    ``top`` (colour-keyed, placed at the grid's corner, or None when empty) holds what goes
+    over the ghost cloud: the walls again (when ``ghosts``) and the grid lines."""
+    looks = (theme.background, theme.floor, theme.wall, theme.lava, theme.lava_dark,
+             theme.grid, theme.grid_lines, theme.line_scale)
+    key = (cells.tobytes(), cells.shape, size, lay, looks, ghosts)
+    layers = _STATIC.get(key)
+    if layers is not None:
+        return layers
+    grid_w, grid_h = lay.cols * lay.cell, lay.rows * lay.cell
+    base = pygame.Surface(size, 0, 32)
+    base.fill(theme.background)
+    base.blit(pygame.transform.scale(_cell_image(cells, theme), (grid_w, grid_h)),
+              (lay.left, lay.top))
+    if lay.cell >= 10:  # lava ripples, so hazards read as hazards in grey print too
+        for row, col in np.argwhere(cells == maze.CELL_LAVA):
+            rect = lay.rect(int(row), int(col))
+            for k in (0.35, 0.65):
+                y = rect.top + int(rect.height * k)
+                pygame.draw.line(base, theme.lava_dark, (rect.left + rect.width // 5, y),
+                                 (rect.right - rect.width // 5, y), _line(theme, lay.cell))
+    grid = theme.grid_lines and lay.cell >= 8
+    top = None
+    if ghosts or grid:
+        used = {tuple(theme.wall), tuple(theme.grid)}
+        colorkey = next(c for c in _KEY_COLORS if c not in used)
+        top = pygame.Surface((grid_w + 1, grid_h + 1), 0, 32)
+        top.fill(colorkey)
+        top.set_colorkey(colorkey)
+        if ghosts:
+            # Walls go back on top: other copies may stand where this copy has a wall (in a
+            # generated maze every copy has its own walls): the shown maze stays legible.
+            top.blit(pygame.transform.scale(_wall_layer(cells, theme), (grid_w, grid_h)),
+                     (0, 0))
+        if grid:
+            for r in range(lay.rows + 1):
+                y = r * lay.cell
+                pygame.draw.line(top, theme.grid, (0, y), (grid_w, y))
+            for c in range(lay.cols + 1):
+                x = c * lay.cell
+                pygame.draw.line(top, theme.grid, (x, 0), (x, grid_h))
+    if len(_STATIC) >= 24:  # edited mazes and window resizes leave old layers behind
+        _STATIC.clear()
+    _STATIC[key] = (base, top)
+    return base, top
 
 
 def draw(surface: pygame.Surface, scene: Any, state: maze.MazeState, copy: int, theme: Theme,
@@ -254,19 +339,10 @@ def draw(surface: pygame.Surface, scene: Any, state: maze.MazeState, copy: int, 
     """Draw copy ``copy`` of ``state`` filling ``surface``; see :mod:`simulator.render`."""
     if not 0 <= copy < state.n_copies:
         raise IndexError(f"copy {copy} outside an ensemble of {state.n_copies}")
-    surface.fill(theme.background)
     cells = state.cell[copy]
     lay = layout(cells.shape, surface.get_size(), theme, overlays)
-    grid_w, grid_h = lay.cols * lay.cell, lay.rows * lay.cell
-    surface.blit(pygame.transform.scale(_cell_image(cells, theme), (grid_w, grid_h)),
-                 (lay.left, lay.top))
-    if lay.cell >= 10:  # lava ripples, so hazards read as hazards in grey print too
-        for row, col in np.argwhere(cells == maze.CELL_LAVA):
-            rect = lay.rect(int(row), int(col))
-            for k in (0.35, 0.65):
-                y = rect.top + int(rect.height * k)
-                pygame.draw.line(surface, theme.lava_dark, (rect.left + rect.width // 5, y),
-                                 (rect.right - rect.width // 5, y), _line(theme, lay.cell))
+    base, top = _static_layers(cells, surface.get_size(), lay, theme, overlays.ghosts)
+    surface.blit(base, (0, 0))
     if overlays.expanded is not None:
         tint = pygame.Surface((lay.cell, lay.cell), pygame.SRCALPHA)
         tint.fill((*theme.expanded, 90))
@@ -274,17 +350,8 @@ def draw(surface: pygame.Surface, scene: Any, state: maze.MazeState, copy: int, 
             surface.blit(tint, lay.rect(int(row), int(col)).topleft)
     if overlays.ghosts:
         _draw_ghost_cloud(surface, lay, state, theme, 1.0)
-        # Walls go back on top: other copies may stand where this copy has a wall (in a
-        # generated maze every copy has its own walls), and the shown maze must stay legible.
-        surface.blit(pygame.transform.scale(_wall_layer(cells, theme), (grid_w, grid_h)),
-                     (lay.left, lay.top))
-    if theme.grid_lines and lay.cell >= 8:
-        for r in range(lay.rows + 1):
-            y = lay.top + r * lay.cell
-            pygame.draw.line(surface, theme.grid, (lay.left, y), (lay.left + grid_w, y))
-        for c in range(lay.cols + 1):
-            x = lay.left + c * lay.cell
-            pygame.draw.line(surface, theme.grid, (x, lay.top), (x, lay.top + grid_h))
+    if top is not None:  # walls back over the ghosts, and the grid lines
+        surface.blit(top, (lay.left, lay.top))
     for k in range(state.obj_kind.shape[1]):
         kind = int(state.obj_kind[copy, k])
         if kind == maze.OBJ_NONE:
