@@ -265,7 +265,7 @@ class MazeDriver:
         return self.distance(scene, state, base), 0.0, float(height + width)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _reach_kernel(objective, far, agent_pos, obj_kind, obj_color, obj_pos, reached, status,
                   hit, dist, score):
     """Per copy: whether it ended on a matching object, its distance to the nearest one
@@ -274,7 +274,9 @@ def _reach_kernel(objective, far, agent_pos, obj_kind, obj_color, obj_pos, reach
 
     objective (2,) int32; state arrays as in MazeState; hit, dist, score (E,) outputs.
     """
-    for e in prange(agent_pos.shape[0]):
+    # Serial on purpose: a few microseconds of work, where a parallel launch costs more and
+    # a descheduled worker thread on a busy machine stalls the whole GUI frame.
+    for e in range(agent_pos.shape[0]):
         slot = reached[e]
         hit[e] = slot >= 0 and matches(obj_kind[e, slot], obj_color[e, slot], objective)
         _, d = nearest_target(obj_kind[e], obj_color[e], obj_pos[e], objective,
