@@ -7,12 +7,20 @@ actions, rewards, agent internals, the perturbation log and, with an ensemble, t
 narrowing metrics. Everything here is world-agnostic: it reads ``state.as_dict()``, the
 StepTrace fields and ``lane.agents``, never a world's own field names.
 
-Writing is done in blocks: each episode buffers ``block_steps`` rows in memory, then extends
-every dataset once (chunked, compressed with shuffle + lzf or gzip) and flushes the file.
-The file is also flushed when a run's episodes are created (status ``running``) and when
-they finish, so a recorder killed with SIGKILL leaves every finished episode readable and
-the unfinished ones marked ``running``. SIGINT / SIGTERM stop :func:`record` at the next
-step: the file is closed cleanly and the unfinished episodes are marked ``interrupted``.
+Writing is split in two. The simulation's thread only buffers rows: one compiled call per
+step copies copy 0 of every lane's state into preallocated blocks, and small step traces
+are kept as they are. Each full block (``block_steps`` rows) is handed to the file writer,
+which does every h5py call — on a background thread, or inline where that is cheaper
+(:func:`background_pays`): it creates an episode's datasets with its first block (chunked,
+compressed with shuffle + lzf or gzip), extends them with later ones, sets attributes and
+flushes. The file is flushed once a run's episodes exist (status ``running``) and after
+blocks; a run's last rows are flushed *before* its episodes are marked ``complete``. So a
+recorder killed with SIGKILL leaves every episode marked finished readable and the others
+marked ``running``, holding the rows flushed before the kill (with the background thread,
+rows still queued at the kill are lost, as if the kill had come earlier).
+SIGINT / SIGTERM stop :func:`record` at the next step: the queue is drained, the
+unfinished episodes are marked ``interrupted`` and the file is closed cleanly. A write
+error surfaces in the caller's thread, once, as a RecordingWriteError.
 
 Copy 0 of a lane is bit-identical whatever the ensemble size, so :func:`verify` re-simulates
 every episode with one copy from its seed, agents and event table, and compares bit for bit.
@@ -20,10 +28,12 @@ every episode with one copy from its seed, agents and event table, and compares 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
 import json
+import os
 import platform
 import signal
 import threading
@@ -34,7 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import h5py
+import numba
 import numpy as np
+from numba.extending import intrinsic
 
 from agents.registry import AgentSpec, parse_objective
 from simulator import __version__
@@ -59,6 +71,10 @@ _CHUNK_BYTES = 256 << 10  # target size of one chunk of one dataset
 _COMPACT_BYTES = 4 << 10  # a whole-episode dataset this small is stored compact
 _GZIP_LEVEL = 4
 _VERIFY_BLOCK = 512
+_KEEP_TRACE_BYTES = 4 << 10  # a one-step trace this small is kept whole, not copied per step
+_QUEUE_BYTES = 64 << 20  # rows handed to the writer thread and not yet written, at most
+_SOFT_FLUSH_DELAY = 1.0  # seconds a busy writer thread may put off a soft flush
+_BACKGROUND_MIN_BYTES = 4 << 10  # state per step (all lanes) worth a writer thread
 
 
 # --- seeds ---------------------------------------------------------------------------------
@@ -155,28 +171,35 @@ def _utc_now() -> str:
 
 _SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
 _STR_TYPE = h5py.h5t.py_create(h5py.string_dtype(), logical=True)
+_INT_TYPE = h5py.h5t.py_create(np.dtype(np.int64))
+_FLOAT_TYPE = h5py.h5t.py_create(np.dtype(np.float64))
 
 
-def _set_attrs(obj: h5py.HLObject, **values: str | int | float) -> None:
-    """Set scalar attributes through the low-level API (half the cost of ``obj.attrs[k] =``,
-    which matters at a dozen attributes per episode). Strings are stored as h5py stores
-    them, variable-length UTF-8."""
+def _set_attrs(oid: Any, fresh: bool = False, **values: str | int | float) -> None:
+    """Set scalar attributes of the HDF5 object ``oid`` (an ObjectID) through the low-level
+    API: a dozen attributes per episode, and the high-level ``attrs[k] =`` costs twice as
+    much. Strings are stored as h5py stores them, variable-length UTF-8. ``fresh``: the
+    object was just created, so none of them exists yet; otherwise an existing attribute
+    (same type) is rewritten in place."""
     for key, value in values.items():
         if isinstance(value, str):
             arr, tid = np.array(value, dtype=h5py.string_dtype()), _STR_TYPE
+        elif isinstance(value, float):
+            arr, tid = np.array(value, np.float64), _FLOAT_TYPE
         else:
-            arr = np.asarray(value, np.float64 if isinstance(value, float) else np.int64)
-            tid = h5py.h5t.py_create(arr.dtype)
+            arr, tid = np.array(value, np.int64), _INT_TYPE
         name = key.encode()
-        if h5py.h5a.exists(obj.id, name):
-            h5py.h5a.delete(obj.id, name)
-        h5py.h5a.create(obj.id, name, tid, _SCALAR_SPACE).write(arr)
+        if not fresh and h5py.h5a.exists(oid, name):
+            h5py.h5a.open(oid, name).write(arr)
+        else:
+            h5py.h5a.create(oid, name, tid, _SCALAR_SPACE).write(arr)
 
 
-def _new_group(parent: h5py.Group, name: str) -> h5py.Group:
-    """A group whose attributes stay in its header (no dense storage) and that carries
-    no timestamps, so identical recordings are identical bytes."""
-    return h5py.Group(h5py.h5g.create(parent.id, name.encode(), gcpl=_GROUP_PLIST))
+def _new_group(parent: Any, name: str) -> Any:
+    """A new group (GroupID) in ``parent`` (an ObjectID) whose attributes stay in its header
+    (no dense storage) and that carries no timestamps, so identical recordings are identical
+    bytes."""
+    return h5py.h5g.create(parent, name.encode(), gcpl=_GROUP_PLIST)
 
 
 _GROUP_PLIST = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
@@ -200,9 +223,16 @@ def _mismatched_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # --- low-level dataset writing -------------------------------------------------------------
+def _chunk_rows(row_bytes: int, limit: int) -> int:
+    """Rows per chunk: as many as fit in ``_CHUNK_BYTES``, rounded down to a power of two
+    (so chunks tile a block, whose rows are a power of two too), at most ``limit``."""
+    fit = max(1, _CHUNK_BYTES // max(1, row_bytes))
+    return max(1, min(1 << (fit.bit_length() - 1), limit))
+
+
 class _DatasetFactory:
     """Creates the datasets of a recording with HDF5's low-level API and cached property
-    lists and types: an episode has a dozen or more datasets, and h5py's high-level
+    lists, types and dataspaces: an episode has two dozen datasets, and h5py's high-level
     ``create_dataset`` would cost more than the data.
 
     A dataset is chunked, unlimited along axis 0 and compressed (shuffle + lzf or gzip), so
@@ -218,6 +248,11 @@ class _DatasetFactory:
         self.compression = compression
         self._dcpl: dict[tuple[int, ...] | None, Any] = {}
         self._types: dict[np.dtype, Any] = {}
+        self._spaces: dict[tuple[tuple[int, ...], bool], Any] = {}
+        # Without a chunk cache a chunk is compressed inside H5Dwrite, which h5py runs
+        # without the GIL, instead of at the next flush, which holds it.
+        self._no_cache = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+        self._no_cache.set_chunk_cache(1, 0, 1.0)
 
     def _plist(self, chunks: tuple[int, ...] | None) -> Any:
         if chunks not in self._dcpl:
@@ -241,44 +276,60 @@ class _DatasetFactory:
             self._types[dtype] = h5py.h5t.py_create(dtype, logical=True)
         return self._types[dtype]
 
-    def create(self, parent: h5py.Group, name: str, rows: np.ndarray,
-               final: bool = False, chunk_rows: int | None = None) -> Any:
-        """A new dataset ``parent/name`` holding ``rows`` (n, ...); returns its DatasetID.
+    def space(self, shape: tuple[int, ...], unlimited: bool = False) -> Any:
+        """A simple dataspace of ``shape`` (resizable along every axis if ``unlimited``);
+        cached, as HDF5 only reads it."""
+        key = (shape, unlimited)
+        space = self._spaces.get(key)
+        if space is None:
+            if len(self._spaces) > 512:
+                self._spaces.clear()
+            if unlimited:
+                maxshape = tuple(h5py.h5s.UNLIMITED for _ in shape)
+                space = h5py.h5s.create_simple(shape, maxshape)
+            else:
+                space = h5py.h5s.create_simple(shape)
+            self._spaces[key] = space
+        return space
 
-        Chunks hold ``chunk_rows`` rows (default: as many as the first write, i.e. a long
-        episode's first block), at most ~256 KiB. ``final``: no rows will follow, so a small
-        dataset may be compact.
+    def create(self, parent: Any, name: str, rows: np.ndarray, final: bool = False,
+               chunk_rows: int | None = None, cache: bool = True) -> Any:
+        """A new dataset ``parent/name`` (parent: a GroupID) holding ``rows`` (n, ...);
+        returns its DatasetID.
+
+        Chunks hold ``chunk_rows`` rows (default: as many as the first write), at most
+        ~256 KiB (see :func:`_chunk_rows`). ``final``: no rows will follow, so a small
+        dataset may be compact. ``cache=False`` for a dataset written a whole chunk at a
+        time: its chunks are compressed as they are written.
         """
         rows = _as_rows(rows)
         if final and rows.nbytes <= _COMPACT_BYTES:
-            space = h5py.h5s.create_simple(rows.shape)
-            dsid = h5py.h5d.create(parent.id, name.encode(), self._type(rows.dtype), space,
-                                   dcpl=self._plist(None))
+            dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
+                                   self.space(rows.shape), dcpl=self._plist(None))
         else:
             row_shape = rows.shape[1:]
-            row_bytes = max(1, rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64)))
-            n_chunk = max(1, min(_CHUNK_BYTES // row_bytes, chunk_rows or rows.shape[0]))
+            row_bytes = rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
+            n_chunk = _chunk_rows(row_bytes, chunk_rows or rows.shape[0])
             chunks = (n_chunk,) + tuple(max(1, d) for d in row_shape)
-            unlimited = h5py.h5s.UNLIMITED
-            space = h5py.h5s.create_simple(
-                rows.shape, (unlimited,) + tuple(d or unlimited for d in row_shape))
-            dsid = h5py.h5d.create(parent.id, name.encode(), self._type(rows.dtype), space,
-                                   dcpl=self._plist(chunks))
+            dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
+                                   self.space(rows.shape, unlimited=True),
+                                   dcpl=self._plist(chunks),
+                                   dapl=None if cache else self._no_cache)
         if rows.size:
             dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows)
         return dsid
 
-
-def _append(dsid: Any, rows: np.ndarray) -> None:
-    """Extend dataset ``dsid`` (a DatasetID) by ``rows`` (n, ...): one resize, one write."""
-    n = rows.shape[0]
-    if n == 0:
-        return
-    start = dsid.shape[0]
-    dsid.set_extent((start + n,) + tuple(rows.shape[1:]))
-    file_space = dsid.get_space()
-    file_space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
-    dsid.write(h5py.h5s.create_simple(rows.shape), file_space, _as_rows(rows))
+    def append(self, dsid: Any, rows: np.ndarray) -> None:
+        """Extend dataset ``dsid`` (a DatasetID) by ``rows`` (n, ...): one resize, one
+        write."""
+        n = rows.shape[0]
+        if n == 0:
+            return
+        start = dsid.shape[0]
+        dsid.set_extent((start + n,) + tuple(rows.shape[1:]))
+        file_space = dsid.get_space()
+        file_space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
+        dsid.write(self.space(rows.shape), file_space, _as_rows(rows))
 
 
 def event_dtype(event_kinds: Sequence[str], n_params: int) -> np.dtype:
@@ -301,32 +352,153 @@ def events_table(events: Sequence[Event], event_kinds: Sequence[str],
 
 
 # --- per-step rows in memory ---------------------------------------------------------------
+@intrinsic
+def _byte_pointer(typingctx: Any, address: Any) -> Any:
+    """``uint8*`` at an integer address (numba has no built-in cast from int to pointer)."""
+    if not isinstance(address, numba.types.Integer):
+        return None
+    sig = numba.types.CPointer(numba.types.uint8)(address)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_rows(table: np.ndarray, row: int) -> int:
+    """Copy copy 0 of many state fields into row ``row`` of their block buffers.
+
+    table (n, 4) int64, one line per field: address of the field's copy 0, address of the
+    buffer's row 0, bytes per row, and the lane's index if the field is its ``status``
+    (else -1). Returns a bit mask of the lanes whose copy 0 status is not 0 (running).
+    """
+    stopped = 0
+    for j in range(table.shape[0]):
+        n = table[j, 2]
+        src = _byte_pointer(table[j, 0])
+        dst = _byte_pointer(table[j, 1] + row * n)
+        for b in range(n):
+            dst[b] = src[b]
+        lane = table[j, 3]
+        if lane >= 0:
+            for b in range(n):
+                if src[b] != 0:
+                    stopped |= 1 << lane
+                    break
+    return stopped
+
+
+def _address(arr: np.ndarray) -> int:
+    return int(arr.__array_interface__["data"][0])
+
+
+@dataclasses.dataclass
+class _Block:
+    """One block of an episode's rows, handed from the simulation to the file writer.
+
+    ``state`` and ``steps`` are arrays nobody writes to any more (a state field whose
+    first rows were streamed ahead, see :class:`RunRecorder`, holds only the rest).
+    ``traces`` holds the
+    one-step StepTraces of steps whose rows were not copied out yet (a driver allocates a
+    fresh trace per ``advance`` call, so holding one is as good as copying it); the
+    writer turns them into rows with :meth:`arrays`, off the simulation's thread.
+    """
+
+    state: dict[str, np.ndarray]
+    steps: dict[str, np.ndarray]
+    traces: list[StepTrace]
+    agent_keys: list[str]
+    capacity: int  # rows per block (chunks of later blocks are sized on it)
+
+    @property
+    def n_step(self) -> int:
+        if self.traces:
+            return len(self.traces)
+        actions = self.steps.get("actions")
+        return 0 if actions is None else len(actions)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the rows as stored (uncompressed), terminations and truncations included."""
+        total = sum(a.nbytes for a in self.state.values())
+        total += sum(a.nbytes for a in self.steps.values())
+        if self.traces:
+            first = self.traces[0]
+            per_trace = first.action.nbytes + first.reward.nbytes + sum(
+                v.nbytes for v in first.internals.values())
+            total += per_trace // max(1, first.action.shape[1]) * len(self.traces)
+        return total + 2 * self.n_step
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every dataset's rows in file order: state/<field>, actions, rewards,
+        terminations, truncations, agent/<key>/<field>."""
+        out = dict(self.state)
+        steps = self.steps
+        if self.traces:
+            steps = _trace_rows(self.traces, self.agent_keys)
+        n_step = len(steps["actions"]) if "actions" in steps else 0
+        if n_step:
+            status = self.state["state/status"][len(self.state["state/status"]) - n_step:]
+            out["actions"] = steps["actions"]
+            out["rewards"] = steps["rewards"]
+            out["terminations"] = status == _WORLD_TERMINATED
+            out["truncations"] = status == _WORLD_TRUNCATED
+            out.update((path, rows) for path, rows in steps.items() if path.startswith("agent/"))
+        return out
+
+
+def _trace_rows(traces: Sequence[StepTrace], agent_keys: Sequence[str]
+                ) -> dict[str, np.ndarray]:
+    """Copy 0's rows of one-step traces: actions (n, A, ...), rewards (n, A), and
+    agent/<key>/<field> (n, ...) per agent."""
+    out = {"actions": np.concatenate([tr.action for tr in traces])[:, 0],
+           "rewards": np.concatenate([tr.reward for tr in traces])[:, 0]}
+    for name in traces[0].internals:
+        rows = np.concatenate([tr.internals[name] for tr in traces])[:, 0]
+        for a, key in enumerate(agent_keys):
+            out[f"agent/{key}/{name}"] = rows[:, a]
+    return out
+
+
 class _StepRows:
     """One episode's per-step rows, buffered in memory ``capacity`` at a time.
 
-    State rows (copy 0 of every state field) and step rows (actions, rewards, terminations,
-    truncations, agent internals) are kept under their dataset paths; there is one more
-    state row than step rows over an episode (the initial state). The writer flushes these
-    buffers to the file, :func:`verify` compares them to it.
+    State rows (copy 0 of every state field) and step rows (actions, rewards, agent
+    internals) are kept under their dataset paths; there is one more state row than step
+    rows over an episode (the initial state). Terminations and truncations follow from the
+    state rows' ``status``. Step rows are either copied at once (:meth:`add_step`) or kept
+    as the trace that holds them (:meth:`add_trace`, for small ensembles) and copied when
+    the block is written. The writer hands blocks to the file, :func:`verify` compares them
+    to it.
     """
 
     def __init__(self, state: Mapping[str, np.ndarray], agent_keys: Sequence[str],
                  capacity: int):
         self.capacity = capacity
         self.agent_keys = list(agent_keys)
-        self.state = {f"state/{name}": np.empty((capacity,) + arr.shape[1:], arr.dtype)
-                      for name, arr in state.items()}
-        self._state_src = [(name, self.state[f"state/{name}"]) for name in state]
+        self._fields = [(name, arr.shape[1:], arr.dtype) for name, arr in state.items()]
+        self.state = self._state_buffers()
         self.steps: dict[str, np.ndarray] = {}
+        self._step_specs: list[tuple[str, tuple[int, ...], np.dtype]] = []
         self._internal_dst: list[tuple[str, int, np.ndarray]] = []
+        self.traces: list[StepTrace] = []
         self.n_state = 0
         self.n_step = 0
+        self.streamed: dict[str, int] = {}  # state rows of these buffers already handed off
+        self.generation = 0  # bumped whenever the buffers are handed off
+
+    def _state_buffers(self) -> dict[str, np.ndarray]:
+        return {f"state/{name}": np.empty((self.capacity,) + shape, dtype)
+                for name, shape, dtype in self._fields}
 
     @staticmethod
     def capacity_for(state: Mapping[str, np.ndarray]) -> int:
-        """Rows per block so one block of state stays near _BLOCK_BYTES."""
+        """Rows per block so one block of state stays near _BLOCK_BYTES: a power of two, so
+        that chunks (:func:`_chunk_rows`) tile it."""
         row_bytes = sum(arr[0].nbytes for arr in state.values()) or 1
-        return int(max(16, min(_MAX_BLOCK_STEPS, _BLOCK_BYTES // row_bytes)))
+        rows = int(max(16, min(_MAX_BLOCK_STEPS, _BLOCK_BYTES // row_bytes)))
+        return 1 << (rows.bit_length() - 1)
 
     @property
     def full(self) -> bool:
@@ -335,46 +507,303 @@ class _StepRows:
     def add_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Copy 0 of every field of ``state`` (name → (E, ...)) as the next state row."""
         i = self.n_state
-        for name, buf in self._state_src:
-            buf[i] = state[name][0]
+        for name, _, _ in self._fields:
+            self.state[f"state/{name}"][i] = state[name][0]
         self.n_state = i + 1
 
     def _allocate_steps(self, trace: StepTrace) -> None:
-        cap = self.capacity
         action, reward = trace.action[0, 0], trace.reward[0, 0]
-        self.steps = {
-            "actions": np.empty((cap,) + action.shape, action.dtype),
-            "rewards": np.empty((cap,) + reward.shape, reward.dtype),
-            "terminations": np.empty(cap, np.bool_),
-            "truncations": np.empty(cap, np.bool_),
-        }
+        specs = [("actions", action.shape, action.dtype), ("rewards", reward.shape,
+                                                          reward.dtype)]
+        self._internal_dst = []
         for name, values in trace.internals.items():
             row = values[0, 0]  # (A, ...)
             for a, key in enumerate(self.agent_keys):
-                path = f"agent/{key}/{name}"
-                self.steps[path] = np.empty((cap,) + row.shape[1:], row.dtype)
-                self._internal_dst.append((name, a, self.steps[path]))
+                specs.append((f"agent/{key}/{name}", row.shape[1:], row.dtype))
+                self._internal_dst.append((name, a, f"agent/{key}/{name}"))
+        self._step_specs = specs
+        self._new_step_buffers()
 
-    def add_step(self, trace: StepTrace, status_after: int) -> None:
-        """Row 0 of a one-step trace (copy 0); ``status_after`` is copy 0's world status."""
-        if not self.steps:
+    def _new_step_buffers(self) -> None:
+        self.steps = {path: np.empty((self.capacity,) + shape, dtype)
+                      for path, shape, dtype in self._step_specs}
+        self._internal_bufs = [(name, a, self.steps[path])
+                               for name, a, path in self._internal_dst]
+
+    def add_step(self, trace: StepTrace) -> None:
+        """Copy row 0 (copy 0) of a one-step trace as the next step row."""
+        if not self._step_specs:
             self._allocate_steps(trace)
+        if self.traces:  # switching from kept traces to copies mid-block
+            kept, self.traces, self.n_step = self.traces, [], 0
+            for old in kept:
+                self.add_step(old)
         i = self.n_step
         steps = self.steps
         steps["actions"][i] = trace.action[0, 0]
         steps["rewards"][i] = trace.reward[0, 0]
-        steps["terminations"][i] = status_after == _WORLD_TERMINATED
-        steps["truncations"][i] = status_after == _WORLD_TRUNCATED
-        for name, a, buf in self._internal_dst:
+        for name, a, buf in self._internal_bufs:
             buf[i] = trace.internals[name][0, 0, a]
         self.n_step = i + 1
 
-    def take(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The buffered rows (views) and an empty buffer for the next block."""
-        state = {path: buf[:self.n_state] for path, buf in self.state.items()}
-        steps = {path: buf[:self.n_step] for path, buf in self.steps.items()}
+    def add_trace(self, trace: StepTrace) -> None:
+        """Keep a one-step trace as the next step row, copied out when the block is taken
+        (cheaper than :meth:`add_step` when the trace is small: few copies)."""
+        self.traces.append(trace)
+        self.n_step += 1
+
+    def take(self, final: bool = False) -> _Block:
+        """The buffered rows as a block nobody writes to any more; the buffers start empty.
+        ``final``: no rows will follow, so no new buffers are allocated."""
+        streamed = self.streamed
+        block = _Block(
+            {path: buf[streamed.get(path, 0):self.n_state] for path, buf in self.state.items()},
+            {} if self.traces else {path: buf[:self.n_step] for path, buf in self.steps.items()},
+            self.traces, self.agent_keys, self.capacity)
+        self.streamed = {}
+        if not final:
+            self.state = self._state_buffers()
+            if self._step_specs:
+                self._new_step_buffers()
+        self.traces = []
         self.n_state = self.n_step = 0
-        return state, steps
+        self.generation += 1
+        return block
+
+
+# --- the file side: everything that touches h5py while writing -----------------------------
+class RecordingWriteError(UserError):
+    """Writing a recording failed (disk full, file removed, a bug): the first error met by
+    the writer, raised once in the thread that drives the recording."""
+
+
+class _EpisodeFile:
+    """The file side of one episode: its group ``/episode_{k}`` and datasets. Its methods run
+    wherever the recording's h5py work runs (:class:`_FileWorker`), never elsewhere."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.group: Any = None
+        self._groups: dict[str, Any] = {}
+        self._datasets: dict[str, Any] = {}
+        self._metrics: set[str] = set()
+
+    def create(self, root: Any, attrs: Mapping[str, str | int | float]) -> None:
+        self.group = _new_group(root, self.name)
+        self._groups[""] = self.group
+        _set_attrs(self.group, fresh=True, **attrs)
+
+    def _parent(self, path: str) -> Any:
+        group = self._groups.get(path)
+        if group is None:
+            parent, _, name = path.rpartition("/")
+            group = self._groups[path] = _new_group(self._parent(parent), name)
+        return group
+
+    def write(self, factory: _DatasetFactory, block: _Block, events: np.ndarray | None,
+              final: bool, total_steps: int) -> None:
+        """Create or extend every dataset with ``block``'s rows and ``events``' rows."""
+        chunk_rows = None if final else block.capacity
+        for path, rows in block.arrays().items():
+            dsid = self._datasets.get(path)
+            if dsid is None:
+                parent, _, name = path.rpartition("/")
+                self._datasets[path] = factory.create(self._parent(parent), name, rows, final,
+                                                      chunk_rows)
+            else:
+                factory.append(dsid, rows)
+        if events is not None:
+            dsid = self._datasets.get("events")
+            if dsid is None:
+                self._datasets["events"] = factory.create(self.group, "events", events, final,
+                                                          chunk_rows=64)
+            else:
+                factory.append(dsid, events)
+        _set_attrs(self.group, total_steps=total_steps)
+
+    def stream(self, factory: _DatasetFactory, parts: Mapping[str, np.ndarray],
+               capacity: int) -> None:
+        """Create or extend state datasets with rows streamed ahead of their block, whole
+        chunks at a time."""
+        for path, rows in parts.items():
+            dsid = self._datasets.get(path)
+            if dsid is None:
+                parent, _, name = path.rpartition("/")
+                self._datasets[path] = factory.create(self._parent(parent), name, rows,
+                                                      chunk_rows=capacity, cache=False)
+            else:
+                factory.append(dsid, rows)
+
+    def add_metrics(self, factory: _DatasetFactory, series: Mapping[str, np.ndarray]) -> None:
+        group = self._parent("metrics")
+        for name, rows in series.items():
+            if name in self._metrics:
+                group.unlink(name.encode())
+            factory.create(group, name, rows, final=True)
+            self._metrics.add(name)
+
+    def mark(self, status: str, outcome: str | None) -> None:
+        _set_attrs(self.group, status=status)
+        if outcome is not None:
+            _set_attrs(self.group, outcome=outcome)
+
+    def close(self) -> None:
+        """Drop the HDF5 handles (the datasets close; the file stays open)."""
+        self._datasets.clear()
+        self._groups.clear()
+        self.group = None
+
+
+_CALL, _SOFT_FLUSH, _HARD_FLUSH, _SYNC, _STOP = range(5)
+
+
+class _FileWorker:
+    """Runs a recording's h5py work, in order: on a background thread (``threaded``), or
+    inline in the caller's thread.
+
+    On the thread, the simulation hands over work (:meth:`call`) and goes on. h5py runs
+    ``H5Dwrite`` — where chunks are compressed — without the GIL, so that part overlaps
+    the simulation; its other calls (creating objects, attributes, flushing) hold the GIL
+    and interleave with it. Work is queued up to ``_QUEUE_BYTES`` of rows, beyond which
+    :meth:`call` waits. A *soft* flush is done once the queue is empty (or a second after
+    it was asked for); a *hard* flush is done at once, before any later work — the writer
+    asks for one between an episode's last rows and its ``complete`` mark. Inline, every
+    flush is done when asked. The first error stops the work; the next :meth:`call`,
+    :meth:`flush`, :meth:`sync` or :meth:`stop` raises it, once, as a RecordingWriteError.
+    """
+
+    def __init__(self, file: h5py.File, path: Path, threaded: bool):
+        self.file = file
+        self.path = path
+        self.threaded = threaded
+        self.seconds = 0.0  # time spent doing the work (for the benchmark)
+        self._error: BaseException | None = None
+        self._reported = False
+        self._jobs: collections.deque[tuple[int, Any, int]] = collections.deque()
+        self._cv = threading.Condition()
+        self._queued_bytes = 0
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._serve, name="steersim-recorder",
+                                            daemon=True)
+            self._thread.start()
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    # --- the caller's side -----------------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        """Record an error met outside the work (closing the file), unless one came first."""
+        if self._error is None:
+            self._error = exc
+
+    def check(self) -> None:
+        """Raise the writer's error if there is one not raised yet."""
+        if self._error is not None and not self._reported:
+            self._reported = True
+            exc = self._error
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            raise RecordingWriteError(
+                f"{self.path}: writing the recording failed: {type(exc).__name__}"
+                f"{': ' + text if text else ''}") from exc
+
+    def call(self, fn: Callable[[], None], nbytes: int = 0) -> None:
+        """Do ``fn`` (h5py work) after everything asked before."""
+        self.check()
+        if self._error is not None:
+            return  # failed and already reported: nothing more is written
+        if self._thread is None:
+            self._run(fn)
+            self.check()
+            return
+        with self._cv:
+            while (self._queued_bytes > _QUEUE_BYTES and self._jobs and self._error is None
+                   and self._thread.is_alive()):
+                self._cv.wait(0.5)
+            self._jobs.append((_CALL, fn, nbytes))
+            self._queued_bytes += nbytes
+            self._cv.notify_all()
+
+    def flush(self, hard: bool = False) -> None:
+        """Ask for the file to be flushed (see the class notes for soft and hard)."""
+        if self._thread is None:
+            if self._error is None:
+                self._run(self.file.flush)
+            self.check()
+            return
+        self._put(_HARD_FLUSH if hard else _SOFT_FLUSH)
+
+    def sync(self) -> None:
+        """Wait until everything asked so far is written and flushed."""
+        if self._thread is not None:
+            done = threading.Event()
+            self._put(_SYNC, done)
+            while not done.wait(0.5) and self._thread.is_alive():
+                pass
+        elif self._error is None:
+            self._run(self.file.flush)
+        self.check()
+
+    def stop(self) -> None:
+        """Write what is queued, flush and end the thread (the file stays open)."""
+        if self._thread is not None:
+            self._put(_STOP)
+            self._thread.join()
+            self._thread = None
+        self.check()
+
+    def _put(self, kind: int, arg: Any = None) -> None:
+        with self._cv:
+            self._jobs.append((kind, arg, 0))
+            self._cv.notify_all()
+
+    # --- the worker's side -----------------------------------------------------------------
+    def _run(self, fn: Callable[[], None]) -> None:
+        t0 = time.perf_counter()
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller, once
+            self._error = exc
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _serve(self) -> None:
+        dirty = False  # a soft flush is owed
+        asked = 0.0  # when it was first asked for
+        while True:
+            with self._cv:
+                while not self._jobs:
+                    if dirty and self._error is None:
+                        break
+                    self._cv.wait()
+                if not self._jobs:  # idle with a flush owed: do it now
+                    kind, arg, nbytes = _SOFT_FLUSH, None, 0
+                    idle = True
+                else:
+                    kind, arg, nbytes = self._jobs.popleft()
+                    idle = False
+            if kind == _CALL:
+                if self._error is None:
+                    self._run(arg)
+                with self._cv:
+                    self._queued_bytes -= nbytes
+                    self._cv.notify_all()
+                continue
+            if kind == _SOFT_FLUSH and not idle:
+                if not dirty:
+                    dirty, asked = True, time.monotonic()
+                if time.monotonic() - asked < _SOFT_FLUSH_DELAY:
+                    continue  # more work is queued: flush once it is done
+            if (dirty or kind != _SOFT_FLUSH) and self._error is None:
+                self._run(self.file.flush)
+            dirty = False
+            if kind == _SYNC:
+                arg.set()
+            elif kind == _STOP:
+                with self._cv:
+                    self._cv.notify_all()
+                return
 
 
 # --- the writer ----------------------------------------------------------------------------
@@ -382,24 +811,24 @@ class EpisodeWriter:
     """Writes one episode (copy 0 of one lane in one run) into its group ``/episode_{k}``.
 
     Feed it :meth:`append_step` after every one-step ``Session.step``; optionally
-    :meth:`add_metrics`; end it with :meth:`finish`. Rows are buffered and written a block
-    at a time; datasets are created at the episode's first block.
+    :meth:`add_metrics`; end it with :meth:`finish`. Rows are buffered and handed to the
+    file a block at a time; datasets are created with the episode's first block. The h5py
+    work itself happens on the recording's writer thread (see :class:`RecordingWriter`).
     """
 
-    def __init__(self, writer: RecordingWriter, group: h5py.Group, agents: Sequence[AgentSpec],
+    def __init__(self, writer: RecordingWriter, name: str, agents: Sequence[AgentSpec],
                  state: Any, events: list[Event], event_kinds: Sequence[str],
                  n_event_params: int, block_steps: int | None = None):
         self.writer = writer
-        self.group = group
-        self.name = group.name.lstrip("/")
+        self.name = name
         self.agent_keys = _agent_keys(agents)
         fields = state.as_dict()
         capacity = block_steps or _StepRows.capacity_for(fields)
         self._rows = _StepRows(fields, self.agent_keys, capacity)
-        self._datasets: dict[str, Any] = {}  # path → DatasetID
-        self._groups: dict[str, h5py.Group] = {"": group}
+        self._file = _EpisodeFile(name)
         self._events = events  # the lane's live log: events logged later are written too
         self._n_events_written = 0
+        self._events_created = False
         self._event_kinds = tuple(event_kinds)
         self._n_event_params = n_event_params
         self.steps_written = 0
@@ -416,67 +845,85 @@ class EpisodeWriter:
         if trace.action.shape[0] != 1:
             raise ValueError("append_step takes the trace of exactly one step"
                              " (Session.step(1, trace=True))")
-        status_after = int(state["status"][0])
-        self._rows.add_step(trace, status_after)
+        self._rows.add_step(trace)
         self._rows.add_state(state)
-        if status_after != _WORLD_RUNNING:
+        if int(state["status"][0]) != _WORLD_RUNNING:
             self.stepping = False
         return self._rows.full
 
     def write_block(self, final: bool = False) -> None:
-        """Write the buffered rows (one resize + write per dataset) and any new events;
-        ``final`` when no rows will follow (the episode is ending)."""
-        state_rows, step_rows = self._rows.take()
-        factory = self.writer.factory
-        for path, rows in (state_rows | step_rows).items():
-            dsid = self._datasets.get(path)
-            if dsid is None:
-                parent, _, name = path.rpartition("/")
-                group = self._groups.get(parent)
-                if group is None:
-                    group = self._groups[parent] = _require_path(self.group, parent)
-                self._datasets[path] = factory.create(group, name, rows, final)
-            else:
-                _append(dsid, rows)
-            self.writer.bytes_recorded += rows.nbytes
-        self.steps_written += len(step_rows.get("actions", ()))
+        """Hand the buffered rows and any new events to the file (one resize + write per
+        dataset); ``final`` when no rows will follow (the episode is ending)."""
+        block = self._rows.take(final)
+        self.writer._takes += 1
         new_events = self._events[self._n_events_written:]
-        if new_events or "events" not in self._datasets:
-            table = events_table(new_events, self._event_kinds, self._n_event_params)
-            dsid = self._datasets.get("events")
-            if dsid is None:
-                self._datasets["events"] = factory.create(self.group, "events", table, final,
-                                                          chunk_rows=64)
-            else:
-                _append(dsid, table)
+        events = None
+        if new_events or not self._events_created:
+            events = events_table(new_events, self._event_kinds, self._n_event_params)
             self._n_events_written += len(new_events)
-        _set_attrs(self.group, total_steps=self.steps_written)
+            self._events_created = True
+        self.steps_written += block.n_step
+        nbytes = block.nbytes
+        self.writer.bytes_recorded += nbytes
+        total, factory, file = self.steps_written, self.writer.factory, self._file
+        self.writer._worker.call(lambda: file.write(factory, block, events, final, total),
+                                 nbytes)
+
+    def _stream(self, parts: Mapping[str, np.ndarray]) -> None:
+        """Hand state rows to the file ahead of their block (see RunRecorder)."""
+        nbytes = sum(rows.nbytes for rows in parts.values())
+        self.writer.bytes_recorded += nbytes
+        factory, file, capacity = self.writer.factory, self._file, self._rows.capacity
+        self.writer._worker.call(lambda: file.stream(factory, parts, capacity), nbytes)
 
     def add_metrics(self, series: Mapping[str, np.ndarray]) -> None:
         """Store per-step metric series as ``metrics/<name>``: each (T, ...) with row t the
         value at step t (as :meth:`simulator.metrics.MetricsTracker.as_arrays` returns
         them). A name stored again is replaced."""
-        group = _require_path(self.group, "metrics")
+        arrays = {}
         for name, values in series.items():
-            rows = np.asarray(values)
+            rows = np.array(values)  # a copy: the caller may go on changing its arrays
             if rows.ndim == 0:
                 raise ValueError(f"metric {name!r} must be a per-step series, not a scalar")
-            if name in group:
-                del group[name]
-            self.writer.factory.create(group, name, rows, final=True)
+            arrays[name] = rows
+        nbytes = sum(a.nbytes for a in arrays.values())
+        self.writer.bytes_recorded += nbytes
+        factory, file = self.writer.factory, self._file
+        self.writer._worker.call(lambda: file.add_metrics(factory, arrays), nbytes)
 
     def finish(self, status: str, outcome: Sequence[Mapping[str, Any]] | None = None) -> None:
-        """Write what is buffered and mark the episode ``status`` (complete / interrupted)."""
+        """Write what is buffered, flush, then mark the episode ``status`` (complete /
+        interrupted) and flush again: it is marked only once its rows are in the file."""
+        self._finish_rows()
+        self.writer._worker.flush(hard=True)
+        self._mark(status, outcome)
+        self.writer._worker.flush()
+
+    def _finish_rows(self) -> None:
         self.write_block(final=True)
-        _set_attrs(self.group, status=status)
-        if outcome is not None:
-            _set_attrs(self.group, outcome=_dumps(list(outcome)))
+
+    def _mark(self, status: str, outcome: Sequence[Mapping[str, Any]] | None) -> None:
+        text = _dumps(list(outcome)) if outcome is not None else None
+        file = self._file
+
+        def mark() -> None:
+            file.mark(status, text)
+            file.close()
+
+        self.writer._worker.call(mark)
         self.status = status
         self.writer._finished(self)
 
 
 class RecordingWriter:
     """An HDF5 recording being written: root attributes, then episodes.
+
+    The simulation's thread only buffers rows (see :class:`RunRecorder`) and hands full
+    blocks over; every h5py call after the root attributes (creating groups and datasets,
+    extending them, attributes, flushes) runs on one background thread (``background``,
+    the default) or inline. :meth:`sync` waits for the file to catch up; :meth:`close`
+    drains the queue. A write error surfaces in the caller's thread as one
+    RecordingWriteError.
 
     Parameters
     ----------
@@ -486,11 +933,13 @@ class RecordingWriter:
     compression : "lzf" (fast, default) or "gzip"; always with the shuffle filter.
     block_steps : rows buffered per episode before a write (default: ~4 MiB of state).
     attrs : extra root attributes (JSON-encoded unless str / number).
+    background : write on a background thread (default) or inline, in the caller's thread
+        (:func:`background_pays` says which is cheaper for a run).
     """
 
     def __init__(self, path: str | Path, scene: Scene, seed: int, *, force: bool = False,
                  compression: str = "lzf", block_steps: int | None = None,
-                 attrs: Mapping[str, Any] | None = None):
+                 attrs: Mapping[str, Any] | None = None, background: bool = True):
         self.path = Path(path)
         self.scene = scene
         self.factory = _DatasetFactory(compression)
@@ -503,8 +952,10 @@ class RecordingWriter:
         self.n_episodes = 0
         self.n_interrupted = 0
         self.open_episodes: list[EpisodeWriter] = []
-        self.seconds = 0.0  # wall time spent recording (for the benchmark)
+        self.seconds = 0.0  # wall time the caller spent in the recorder (for the benchmark)
         self.bytes_recorded = 0  # uncompressed bytes of rows written
+        self._takes = 0  # blocks handed off, for RunRecorder to notice moved buffers
+        self._closed = False
         root = self.file.attrs
         root["format"] = FORMAT
         root["format_version"] = FORMAT_VERSION
@@ -513,7 +964,7 @@ class RecordingWriter:
         root["versions"] = _dumps({
             "python": platform.python_version(), "numpy": np.__version__,
             "h5py": h5py.version.version, "hdf5": h5py.version.hdf5_version,
-            "numba": _numba_version()})
+            "numba": numba.__version__})
         root["scene_toml"] = scene.text
         root["scene_name"] = scene.name
         root["scene_path"] = str(scene.path or "")
@@ -525,6 +976,7 @@ class RecordingWriter:
         for key, value in (attrs or {}).items():
             root[key] = value if isinstance(value, str | int | float) else _dumps(value)
         self.file.flush()
+        self._worker = _FileWorker(self.file, self.path, background)
 
     def _check_target(self, force: bool) -> None:
         if self.path.is_dir():
@@ -534,18 +986,25 @@ class RecordingWriter:
         if not self.path.parent.is_dir():
             raise UserError(f"{self.path.parent}: no such directory")
 
+    @property
+    def background_seconds(self) -> float:
+        """Time spent doing h5py work (on the writer thread, or inline)."""
+        return self._worker.seconds
+
     # --- episodes --------------------------------------------------------------------------
     def begin_episode(self, *, run: int, lane: Lane, seed: int, distribution: str,
                       n_copies: int, event_kinds: Sequence[str], n_event_params: int,
                       label: str | None = None) -> EpisodeWriter:
-        """Create ``/episode_{k}`` for copy 0 of ``lane`` (status running; not yet flushed)."""
-        group = _new_group(self.file, f"episode_{self.n_episodes}")
-        _set_attrs(group, run=run, lane=lane.index, lane_label=label or lane.label,
-                   agents=_dumps([agent_to_dict(agent) for agent in lane.agents]),
-                   seed=int(seed), distribution=distribution, n_copies=int(n_copies),
-                   total_steps=0, status=STATUS_RUNNING)
-        episode = EpisodeWriter(self, group, lane.agents, lane.state, lane.events,
+        """Start ``/episode_{k}`` for copy 0 of ``lane`` (status running; not yet flushed)."""
+        name = f"episode_{self.n_episodes}"
+        attrs = {"run": run, "lane": lane.index, "lane_label": label or lane.label,
+                 "agents": _dumps([agent_to_dict(agent) for agent in lane.agents]),
+                 "seed": int(seed), "distribution": distribution, "n_copies": int(n_copies),
+                 "total_steps": 0, "status": STATUS_RUNNING}
+        episode = EpisodeWriter(self, name, lane.agents, lane.state, lane.events,
                                 event_kinds, n_event_params, self.block_steps)
+        file, root = episode._file, self.file.id
+        self._worker.call(lambda: file.create(root, attrs))
         self.n_episodes += 1
         self.open_episodes.append(episode)
         return episode
@@ -559,40 +1018,78 @@ class RecordingWriter:
         self.n_interrupted += episode.status != STATUS_COMPLETE
 
     def flush(self) -> None:
-        self.file.flush()
+        """Ask for everything handed over so far to be flushed to disk (soon, not now: see
+        :meth:`sync`)."""
+        self._worker.flush()
+
+    def sync(self) -> None:
+        """Wait until everything handed over so far is written and flushed."""
+        self._worker.sync()
 
     def close(self, status: str | None = None) -> None:
-        """Mark unfinished episodes interrupted, set the root status and close the file.
+        """Mark unfinished episodes interrupted, write everything, set the root status and
+        close the file; raises the writer's error if one was not raised yet.
 
         ``status`` defaults to complete if every episode completed, else interrupted.
         """
-        if not self.file.id.valid:
+        if self._closed:
             return
+        self._closed = True
+        error: RecordingWriteError | None = None
         try:
             for episode in list(self.open_episodes):
-                with contextlib.suppress(Exception):  # keep closing: the file matters more
+                try:
                     episode.finish(STATUS_INTERRUPTED if episode.stepping else STATUS_COMPLETE)
-            if status is None:
-                status = STATUS_INTERRUPTED if self.n_interrupted else STATUS_COMPLETE
-            self.file.attrs["status"] = status
-            self.file.attrs["n_episodes"] = self.n_episodes
+                except RecordingWriteError as exc:
+                    error = error or exc
+            try:
+                self._worker.stop()
+            except RecordingWriteError as exc:
+                error = error or exc
         finally:
-            self.file.close()
+            try:
+                if self._worker.failed:  # whatever the caller thought, rows are missing
+                    status = STATUS_INTERRUPTED
+                elif status is None:
+                    status = STATUS_INTERRUPTED if self.n_interrupted else STATUS_COMPLETE
+                try:
+                    self.file.attrs["status"] = status
+                    self.file.attrs["n_episodes"] = self.n_episodes
+                except Exception as exc:  # noqa: BLE001 - reported below, once
+                    self._worker.fail(exc)
+            finally:
+                try:
+                    self.file.close()
+                except Exception as exc:  # noqa: BLE001 - reported below, once
+                    self._worker.fail(exc)
+        try:
+            self._worker.check()
+        except RecordingWriteError as exc:
+            error = error or exc
+        if error is not None:
+            raise error
 
     def __enter__(self) -> RecordingWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.close(None if exc_type is None else STATUS_INTERRUPTED)
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(RecordingWriteError):  # the error in flight is the one
+            self.close(STATUS_INTERRUPTED)
 
 
 class RunRecorder:
     """Records copy 0 of every lane of one Session run: one episode per lane.
 
     Call :meth:`capture` with the traces of every ``session.step(1, trace=True)``, then
-    :meth:`finish` — before any
-    ``session.reset()``, which starts a new run. Events logged on the lanes meanwhile (user
-    clicks) are recorded with the next block.
+    :meth:`finish` — before any ``session.reset()``, which starts a new run. Events logged
+    on the lanes meanwhile (user clicks) are recorded with the next block.
+
+    Capturing a step costs one compiled call for every lane's state rows (copy 0 of every
+    field, gathered by address: the drivers step states in place) and, for small ensembles,
+    keeping the step's trace; the h5py work happens on the writer's thread.
     """
 
     def __init__(self, writer: RecordingWriter, session: Session, run: int):
@@ -608,11 +1105,134 @@ class RunRecorder:
             for lane in session.lanes
         ]
         writer.flush()
+        self._states = [lane.state for lane in session.lanes]
+        self._fields = [list(lane.state.as_dict().items()) for lane in session.lanes]
+        self._rows = [episode._rows for episode in self.episodes]
+        # Gathering by address needs each field's copy 0 in one contiguous run of bytes.
+        self._gather = len(self.episodes) <= 62 and all(
+            isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr[:1].flags.c_contiguous
+            for fields in self._fields for _, arr in fields) and all(
+            "status" in dict(fields) for fields in self._fields)
+        self._keep_traces: list[bool] | None = None
+        # With the writer on its thread, bulk state fields (more than a chunk per block) go
+        # to the file a chunk at a time, so their compression overlaps the run instead of
+        # piling up at its end.
+        capacity = self._rows[0].capacity if self._rows else 1
+        self._stream_fields = [
+            (f"state/{name}", rows) for name, arr in (self._fields[0] if self._fields else [])
+            if (rows := _chunk_rows(arr[0].nbytes, capacity)) < capacity
+        ] if writer._worker.threaded else []
+        self._stream_every = min((rows for _, rows in self._stream_fields), default=0)
+        self._table = np.zeros((0, 4), np.int64)
+        self._table_buffers: list[np.ndarray] = []
+        self._active: list[int] = []
+        self._row = 0
+        self._seen_takes = -1
         writer.seconds += time.perf_counter() - t0
+
+    # --- the per-step work ---------------------------------------------------------------
+    def _rebuild(self) -> None:
+        """The gather table for the episodes still recording (their buffers may have
+        moved: a block was handed off)."""
+        self._seen_takes = self.writer._takes
+        active = [k for k, ep in enumerate(self.episodes)
+                  if ep.stepping and ep.status == STATUS_RUNNING]
+        rows_at = {self._rows[k].n_state for k in active}
+        if len(rows_at) > 1:  # fed by hand as well: fall back to copying field by field
+            self._gather = False
+            return
+        lines, buffers = [], []
+        for k in active:
+            for (name, src), buf in zip(self._fields[k], self._rows[k].state.values(),
+                                        strict=True):
+                lines.append((_address(src), _address(buf), buf[0].nbytes,
+                              k if name == "status" else -1))
+                buffers.append(buf)
+        self._table = np.array(lines, np.int64).reshape(-1, 4)
+        self._table_buffers = buffers  # keeps every address in the table valid
+        self._active = active
+        self._row = rows_at.pop() if rows_at else 0
+
+    def _check_states(self, lanes: Sequence[Lane]) -> None:
+        for k in self._active:
+            state = lanes[k].state
+            if state is not self._states[k] or any(
+                    getattr(state, name) is not arr for name, arr in self._fields[k]):
+                raise RuntimeError(f"lane {k}'s state was replaced during a recorded run"
+                                   " (call finish() before Session.reset())")
 
     def capture(self, traces: Sequence[StepTrace]) -> None:
         """Append the step just taken: each lane's state after it and its one-step trace."""
         t0 = time.perf_counter()
+        if len(traces) != len(self.episodes):
+            raise ValueError(f"{len(traces)} traces for {len(self.episodes)} lanes")
+        if self._keep_traces is None:
+            self._keep_traces = [
+                tr.action.shape[0] == 1 and tr.action.nbytes + tr.reward.nbytes + sum(
+                    v.nbytes for v in tr.internals.values()) <= _KEEP_TRACE_BYTES
+                for tr in traces]
+        if not self._gather:
+            self._capture_by_field(traces)
+        else:
+            if self._seen_takes != self.writer._takes:
+                self._rebuild()
+            if self._gather:
+                self._capture_gathered(traces)
+            else:
+                self._capture_by_field(traces)
+        self.writer.seconds += time.perf_counter() - t0
+
+    def _capture_gathered(self, traces: Sequence[StepTrace]) -> None:
+        lanes = self.session.lanes
+        active = self._active
+        if not active:
+            return
+        for k in active:
+            if lanes[k].state is not self._states[k]:
+                self._check_states(lanes)
+        if traces[0].action.shape[0] != 1:
+            raise ValueError("capture takes the traces of exactly one step"
+                             " (Session.step(1, trace=True))")
+        stopped = _gather_rows(self._table, self._row)
+        self._row += 1
+        keep = self._keep_traces
+        full = False
+        for k in active:
+            rows = self._rows[k]
+            rows.n_state += 1
+            if keep[k]:
+                rows.add_trace(traces[k])
+            else:
+                rows.add_step(traces[k])
+            full = full or rows.full
+        if self._stream_every and not full and self._row % self._stream_every == 0:
+            self._stream_out()
+        if stopped:
+            for k in active:
+                if stopped >> k & 1:
+                    self.episodes[k].stepping = False
+            self._seen_takes = -1  # rebuild: the stopped lanes leave the table
+        if full:
+            self._check_states(lanes)
+            for k in active:
+                if self._rows[k].full:
+                    self.episodes[k].write_block()
+            self.writer.flush()
+
+    def _stream_out(self) -> None:
+        """Hand over every whole chunk of the bulk state fields gathered so far."""
+        for k in self._active:
+            rows = self._rows[k]
+            n = rows.n_state
+            parts = {}
+            for path, chunk in self._stream_fields:
+                if n % chunk == 0:
+                    parts[path] = rows.state[path][rows.streamed.get(path, 0):n]
+                    rows.streamed[path] = n
+            if parts:
+                self.episodes[k]._stream(parts)
+
+    def _capture_by_field(self, traces: Sequence[StepTrace]) -> None:
         wrote = False
         for lane, episode, trace in zip(self.session.lanes, self.episodes, traces,
                                         strict=True):
@@ -621,23 +1241,32 @@ class RunRecorder:
                 wrote = True
         if wrote:
             self.writer.flush()
-        self.writer.seconds += time.perf_counter() - t0
 
     def finish(self, metrics: Sequence[Mapping[str, np.ndarray]] | None = None) -> None:
-        """End every lane's episode with its outcome and metrics, then flush.
+        """End every lane's episode with its outcome and metrics.
 
         An episode whose copy 0 has stopped (terminated or truncated) is complete; one
-        still running — the run was cut short — is marked interrupted.
+        still running — the run was cut short — is marked interrupted. Every episode's rows
+        are written and flushed before any is marked.
         """
         t0 = time.perf_counter()
+        if self._gather and self._active:
+            self._check_states(self.session.lanes)
+        pending = [ep for ep in self.episodes if ep.status == STATUS_RUNNING]
+        outcomes = []
         for i, episode in enumerate(self.episodes):
+            if episode not in pending:
+                continue
             lane = self.session.lanes[i]
             outcome = self.session.driver.outcomes(self.session.scene, lane.state, 0,
                                                    lane.agents, lane.index)
+            outcomes.append([o.as_dict() for o in outcome])
             if metrics is not None:
                 episode.add_metrics(metrics[i])
-            status = STATUS_INTERRUPTED if episode.stepping else STATUS_COMPLETE
-            episode.finish(status, [o.as_dict() for o in outcome])
+            episode._finish_rows()
+        self.writer._worker.flush(hard=True)
+        for episode, outcome in zip(pending, outcomes, strict=True):
+            episode._mark(STATUS_INTERRUPTED if episode.stepping else STATUS_COMPLETE, outcome)
         self.writer.flush()
         self.writer.seconds += time.perf_counter() - t0
 
@@ -653,19 +1282,6 @@ def _scene_label(scene: Scene, lane: Lane) -> str | None:
     return lanes[lane.index].label if same else None
 
 
-def _require_path(group: h5py.Group, path: str) -> h5py.Group:
-    """``group/path``, creating the groups on the way (``agent/search``)."""
-    for part in path.split("/"):
-        group = group[part] if part in group else _new_group(group, part)
-    return group
-
-
-def _numba_version() -> str:
-    import numba
-
-    return numba.__version__
-
-
 # --- the record loop -----------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class RecordProgress:
@@ -675,16 +1291,25 @@ class RecordProgress:
     run: int
     step: int
     finished: bool
+    # The writer (None without recording): ``writer.sync()`` waits for the file to hold
+    # everything captured so far.
+    writer: RecordingWriter | None = dataclasses.field(default=None, compare=False,
+                                                      repr=False)
 
 
 @dataclasses.dataclass
 class RecordResult:
+    """What :func:`record` did. ``seconds_in_writer``: time the simulation's thread spent in
+    the recorder (capturing rows, handing them over, waiting for the writer at the end);
+    ``seconds_in_background``: time the writer thread spent in h5py."""
+
     path: Path
     status: str
     runs_complete: int
     episodes: int
     seconds_in_writer: float
     bytes_recorded: int
+    seconds_in_background: float = 0.0
 
 
 class _StopFlag:
@@ -739,6 +1364,36 @@ def run_episodes(scene: Scene, *, episodes: int = 1, seed: int | None = None,
     baseline). With ``n_copies > 1`` every run also tracks the narrowing metrics, stored as
     ``metrics/`` of each episode. Returns the number of runs completed.
     """
+    with _kernel_threads(n_copies):
+        return _run_episodes(scene, episodes, seed, distribution, agents, n_copies, writer,
+                             progress, stop)
+
+
+@contextlib.contextmanager
+def _kernel_threads(n_copies: int) -> Iterator[None]:
+    """Run a single-copy session's kernels on one numba thread.
+
+    A parallel loop over one copy has nothing to share out; its second OpenMP thread only
+    spins between steps, on the core the recorder's writer thread needs (measured: the
+    thermostat scene, one copy, records at the same speed as it runs only this way).
+    Results never depend on the thread count (DESIGN.md, engine rules).
+    """
+    previous = numba.get_num_threads()
+    if n_copies > 1 or previous == 1:
+        yield
+        return
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _run_episodes(scene: Scene, episodes: int, seed: int | None, distribution: str | None,
+                  agents: Sequence[Sequence[AgentSpec]] | None, n_copies: int,
+                  writer: RecordingWriter | None,
+                  progress: Callable[[RecordProgress], None] | None,
+                  stop: _StopFlag | None) -> int:
     base = scene.model.seed if seed is None else int(seed)
     done_runs = 0
     for k in range(episodes):
@@ -765,18 +1420,37 @@ def run_episodes(scene: Scene, *, episodes: int = 1, seed: int | None = None,
             if tracker is not None:
                 tracker.update()
             if progress is not None:
-                progress(RecordProgress(k, steps, False))
+                progress(RecordProgress(k, steps, False, writer))
         if run is not None:
             metrics = None
             if tracker is not None:
                 metrics = [tracker.as_arrays(i) for i in range(len(session.lanes))]
             run.finish(metrics)
         if progress is not None:
-            progress(RecordProgress(k, steps, True))
+            progress(RecordProgress(k, steps, True, writer))
         if interrupted:
             break
         done_runs += 1
     return done_runs
+
+
+def background_pays(session: Session, n_copies: int) -> bool:
+    """Whether a run of ``session``'s scene with ``n_copies`` copies per lane records faster
+    with the writer on a background thread than inline.
+
+    h5py lets go of the GIL only while it writes (and compresses) rows; creating datasets
+    and groups, attributes and flushes hold it, so a thread cannot overlap those with the
+    simulation's Python. The thread therefore pays only for bulk state — at least
+    ``_BACKGROUND_MIN_BYTES`` per step over all lanes, like the thermal world's rooms —
+    and only with a core to run on: a single-copy run (its kernels use one numba thread,
+    see ``_kernel_threads``) or more cores than numba threads. Many short episodes of
+    small state (the maze) are written faster inline. Measured on the 2-core reference
+    machine; see ``steersim bench``.
+    """
+    state_bytes = sum(sum(arr[0].nbytes for arr in lane.state.as_dict().values())
+                      for lane in session.lanes)
+    free_core = n_copies == 1 or (os.cpu_count() or 1) > numba.get_num_threads()
+    return free_core and state_bytes >= _BACKGROUND_MIN_BYTES
 
 
 def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
@@ -784,14 +1458,16 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
            agents: Sequence[Sequence[AgentSpec]] | None = None, n_copies: int = 1,
            force: bool = False, compression: str = "lzf", block_steps: int | None = None,
            progress: Callable[[RecordProgress], None] | None = None,
-           handle_signals: bool = True, attrs: Mapping[str, Any] | None = None
-           ) -> RecordResult:
+           handle_signals: bool = True, attrs: Mapping[str, Any] | None = None,
+           background: bool | None = None) -> RecordResult:
     """Record ``episodes`` runs of ``scene`` headless into a new HDF5 file.
 
     Run k draws from seed :func:`episode_seed` (seed, k) and yields one episode per lane.
     SIGINT / SIGTERM (if ``handle_signals``, in the main thread) stop after the current
     step: the unfinished episodes are marked interrupted and the file is closed cleanly.
-    UserError for a bad scene option or an existing file without ``force``.
+    UserError for a bad scene option or an existing file without ``force``;
+    RecordingWriteError if writing fails. ``background``: write on a background thread or
+    inline; by default, whichever :func:`background_pays` says is cheaper for this run.
     """
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
@@ -803,16 +1479,20 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
             "n_lanes": len(probe.lanes), "n_copies": n_copies,
             "event_kinds": list(probe.driver.event_kinds),
             "n_event_params": probe.driver.n_event_params, **(attrs or {})}
+    if background is None:
+        background = background_pays(probe, n_copies)
     writer = RecordingWriter(target, scene, base, force=force, compression=compression,
-                             block_steps=block_steps, attrs=meta)
+                             block_steps=block_steps, attrs=meta, background=background)
     with writer, _stop_on_signals(handle_signals) as stop:
         runs = run_episodes(scene, episodes=episodes, seed=base,
                             distribution=probe.distribution, agents=agents,
                             n_copies=n_copies, writer=writer, progress=progress, stop=stop)
         status = STATUS_COMPLETE if runs == episodes else STATUS_INTERRUPTED
+        t0 = time.perf_counter()
         writer.close(status)
+        writer.seconds += time.perf_counter() - t0  # waiting for the writer thread to finish
     return RecordResult(target, status, runs, writer.n_episodes, writer.seconds,
-                        writer.bytes_recorded)
+                        writer.bytes_recorded, writer.background_seconds)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -1191,13 +1871,11 @@ def verify_episode(episode: Episode) -> EpisodeCheck:
         target = min(n, t + _VERIFY_BLOCK)
         while t + rows.n_step < target:
             trace = session.step(1, trace=True)[0]
-            state = lane.state.as_dict()
-            rows.add_step(trace, int(state["status"][0]))
-            rows.add_state(state)
+            rows.add_step(trace)
+            rows.add_state(lane.state.as_dict())
         first_state_row = t if t == 0 else t + 1
-        state_rows, step_rows = rows.take()
         found: list[tuple[tuple[int, int], str, np.ndarray, np.ndarray]] = []
-        for path, simulated in (state_rows | step_rows).items():
+        for path, simulated in rows.take().arrays().items():
             is_state = path.startswith("state/")
             if path not in group:
                 if len(simulated):

@@ -8,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import h5py
@@ -23,6 +24,7 @@ from simulator.recording import (
     RecordingWriter,
     agent_from_dict,
     agent_to_dict,
+    background_pays,
     episode_seed,
     record,
     verify,
@@ -227,6 +229,137 @@ def test_user_events_logged_mid_run_are_recorded_and_replayed(scene, tmp_path):
         assert all(check.ok for check in verify(rec))
 
 
+def _contents(path: Path) -> dict[str, object]:
+    """Every dataset's values and every attribute of a recording, by HDF5 path (the
+    creation time left out)."""
+    out: dict[str, object] = {}
+    with h5py.File(path) as f:
+        out["/"] = {k: v for k, v in f.attrs.items() if k != "created_utc"}
+
+        def visit(name: str, obj: object) -> None:
+            out[name + "@"] = dict(obj.attrs)
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+
+        f.visititems(visit)
+    return out
+
+
+def _assert_same_contents(a: Path, b: Path) -> None:
+    left, right = _contents(a), _contents(b)
+    assert left.keys() == right.keys()
+    for key, value in left.items():
+        other = right[key]
+        if isinstance(value, np.ndarray):
+            assert value.dtype == other.dtype and value.shape == other.shape, key
+            assert value.tobytes() == other.tobytes(), key
+        else:
+            assert str(value) == str(other), key
+
+
+@pytest.mark.parametrize("n_copies", [1, 6])
+def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_copies):
+    """Background thread or inline; state rows gathered by address or copied field by
+    field; step rows kept as traces or copied each step: the same datasets and values."""
+    from simulator import recording
+
+    def make(name: str, **kwargs) -> Path:
+        path = tmp_path / f"{name}.h5"
+        record(scene, path, episodes=2, block_steps=4, n_copies=n_copies,
+               handle_signals=False, **kwargs)
+        return path
+
+    reference = make("inline", background=False)
+    _assert_same_contents(reference, make("thread", background=True))
+    monkeypatch.setattr(recording, "_KEEP_TRACE_BYTES", 0)  # copy step rows every step
+    _assert_same_contents(reference, make("copied", background=True))
+    monkeypatch.setattr(recording.RunRecorder, "_rebuild",
+                        lambda self: setattr(self, "_gather", False))  # field by field
+    _assert_same_contents(reference, make("by_field", background=False))
+    with Recording.open(reference) as rec:
+        assert all(check.ok for check in verify(rec))
+
+
+def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, monkeypatch):
+    """The thermal world's rooms are wide rows: on the writer thread they go to the file a
+    chunk at a time, ahead of their block; the file holds the same values."""
+    from simulator import recording
+
+    scene = Scene.load("thermostat")
+    streamed = []
+    real_stream = recording._EpisodeFile.stream
+
+    def counting_stream(self, factory, parts, capacity):
+        streamed.append(sorted(parts))
+        return real_stream(self, factory, parts, capacity)
+
+    monkeypatch.setattr(recording._EpisodeFile, "stream", counting_stream)
+    inline, thread = tmp_path / "inline.h5", tmp_path / "thread.h5"
+    record(scene, inline, handle_signals=False, background=False)
+    assert not streamed
+    record(scene, thread, handle_signals=False, background=True)
+    assert streamed and all(paths == ["state/temp"] for paths in streamed)
+    _assert_same_contents(inline, thread)
+    with h5py.File(thread) as f:
+        temp = f["episode_0/state/temp"]
+        assert temp.chunks[0] < 1024 and 1024 % temp.chunks[0] == 0
+    assert background_pays(Session(scene), 1) and not background_pays(Session(scene), 8)
+    assert not background_pays(Session(Scene.load("walled_maze")), 1)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_write_error_surfaces_once_and_the_file_stays_readable(
+        scene, tmp_path, monkeypatch, background):
+    from simulator import recording
+
+    real_write = recording._EpisodeFile.write
+
+    def failing_write(self, *args, **kwargs):
+        if self.name == "episode_2":  # run 1, lane 0: its first block
+            raise OSError(28, "No space left on device")
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(recording._EpisodeFile, "write", failing_write)
+    out = tmp_path / "full.h5"
+    with pytest.raises(recording.RecordingWriteError) as err:
+        record(scene, out, episodes=3, block_steps=4, handle_signals=False,
+               background=background)
+    text = str(err.value)
+    assert str(out) in text and "OSError" in text and "No space left" in text
+    assert "\n" not in text and isinstance(err.value.__cause__, OSError)
+    assert not [t for t in threading.enumerate() if t.name == "steersim-recorder"]
+    with Recording.open(out) as rec:  # closed cleanly: readable, marked interrupted
+        assert rec.status == "interrupted"
+        assert [ep.status for ep in rec if ep.run == 0] == ["complete", "complete"]
+        assert all(ep.status != "complete" for ep in rec if ep.run > 0)
+        assert all(check.ok for check in verify(rec))
+    result = CliRunner().invoke(main, ["record", str(scene.path), "-o", str(out), "--force",
+                                       "--episodes", "2"])
+    assert result.exit_code == 2 and "writing the recording failed" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sync_waits_for_the_background_writer(scene, tmp_path):
+    session = Session(scene, seed=3)
+    path = tmp_path / "sync.h5"
+    with RecordingWriter(path, scene, seed=3, block_steps=4, background=True) as writer:
+        run = writer.begin_run(session, 0)
+        for _ in range(5):
+            run.capture(session.step(1, trace=True))
+        writer.sync()
+        # Another process sees what was captured, as `steersim inspect` would.
+        code = ("import sys; from simulator.recording import Recording; "
+                "ep = Recording.open(sys.argv[1])[0]; print(ep.status, ep.n_steps)")
+        seen = subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.split()
+        assert seen == ["running", "3"]
+        while not session.done:
+            run.capture(session.step(1, trace=True))
+        run.finish()
+    with Recording.open(path) as rec:
+        assert rec.status == "complete" and all(check.ok for check in verify(rec))
+
+
 # --- verify --------------------------------------------------------------------------------
 def test_verify_passes_then_names_an_altered_state_value(recorded, tmp_path):
     result = CliRunner().invoke(main, ["verify", str(recorded)])
@@ -300,12 +433,16 @@ from simulator.recording import record
 from simulator.scene import Scene
 
 mode, scene_path, out, at_step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+background = {"thread": True, "inline": False}[sys.argv[5]]
 got_signal = False
 
 def progress(p):
     global got_signal
     if p.run == 1 and p.step == at_step and not p.finished:
         if mode == "kill":
+            # The file is written on a background thread: let it catch up with what was
+            # captured, so the kill lands at a known point.
+            p.writer.sync()
             print("READY", flush=True)
             time.sleep(600)
         # Chain onto the recorder's handler so we know when SIGINT has arrived.
@@ -319,17 +456,18 @@ def progress(p):
         while not got_signal:
             time.sleep(0.01)
 
-result = record(Scene.load(scene_path), out, episodes=3, block_steps=4, progress=progress)
+result = record(Scene.load(scene_path), out, episodes=3, block_steps=4, progress=progress,
+                background=background)
 print(result.status, result.runs_complete, flush=True)
 '''
 
 
 def _start_recorder(mode: str, scene: Scene, out: Path, tmp_path: Path,
-                    at_step: int = 6) -> subprocess.Popen:
+                    at_step: int = 6, writer: str = "inline") -> subprocess.Popen:
     script = tmp_path / "recorder.py"
     script.write_text(_RECORDER)
     proc = subprocess.Popen([sys.executable, str(script), mode, str(scene.path), str(out),
-                             str(at_step)],
+                             str(at_step), writer],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     # Wait until the recorder is parked at run 1, ``at_step`` (the bound is only against a
@@ -354,11 +492,11 @@ def _runs_of(rec: Recording) -> dict[int, list]:
     return runs
 
 
-@pytest.mark.parametrize("at_step", [1, 6])
+@pytest.mark.parametrize(("at_step", "writer"), [(1, "inline"), (6, "inline"), (6, "thread")])
 def test_sigkill_leaves_finished_episodes_readable_and_marks_the_rest_running(
-        scene, tmp_path, at_step):
+        scene, tmp_path, at_step, writer):
     out = tmp_path / "killed.h5"
-    proc = _start_recorder("kill", scene, out, tmp_path, at_step)
+    proc = _start_recorder("kill", scene, out, tmp_path, at_step, writer)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with Recording.open(out) as rec:
@@ -382,9 +520,10 @@ def test_sigkill_leaves_finished_episodes_readable_and_marks_the_rest_running(
     assert [ep["unfinished"] for ep in summary["episodes"]] == [False, False, True, True]
 
 
-def test_sigint_closes_cleanly_and_marks_the_episode_interrupted(scene, tmp_path):
+@pytest.mark.parametrize("writer", ["inline", "thread"])
+def test_sigint_closes_cleanly_and_marks_the_episode_interrupted(scene, tmp_path, writer):
     out = tmp_path / "interrupted.h5"
-    proc = _start_recorder("int", scene, out, tmp_path)
+    proc = _start_recorder("int", scene, out, tmp_path, writer=writer)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
