@@ -253,9 +253,7 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
             last = results[-1]
             name = suffix or "_maze_ensemble"
             out[f"recording_overhead{suffix}"] = best_with / best_off
-            out[f"recording_writer{name}"] = ("thread" if last.seconds_in_background
-                                              and last.seconds_in_writer
-                                              < last.seconds_in_background else "inline")
+            out[f"recording_writer{name}"] = "thread" if last.background else "inline"
             # The share of the recorded run the simulation's thread spent in the recorder
             # (capturing rows, handing them over, writing inline, waiting at the end).
             in_writer = min(r.seconds_in_writer for r in results[1:])

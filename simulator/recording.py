@@ -365,7 +365,7 @@ def _byte_pointer(typingctx: Any, address: Any) -> Any:
     return sig, codegen
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)  # keeps the GIL: a microsecond call is no time to hand it over
 def _gather_rows(table: np.ndarray, row: int) -> int:
     """Copy copy 0 of many state fields into row ``row`` of their block buffers.
 
@@ -399,10 +399,10 @@ class _Block:
 
     ``state`` and ``steps`` are arrays nobody writes to any more (a state field whose
     first rows were streamed ahead, see :class:`RunRecorder`, holds only the rest).
-    ``traces`` holds the
-    one-step StepTraces of steps whose rows were not copied out yet (a driver allocates a
-    fresh trace per ``advance`` call, so holding one is as good as copying it); the
-    writer turns them into rows with :meth:`arrays`, off the simulation's thread.
+    ``traces`` holds the one-step StepTraces of steps whose rows were not copied out yet
+    (a driver allocates a fresh trace per ``advance`` call, so holding one is as good as
+    copying it); the writer turns them into rows with :meth:`arrays`, off the simulation's
+    thread.
     """
 
     state: dict[str, np.ndarray]
@@ -769,6 +769,19 @@ class _FileWorker:
             self.seconds += time.perf_counter() - t0
 
     def _serve(self) -> None:
+        try:
+            self._serve_jobs()
+        except BaseException as exc:  # noqa: BLE001 - a bug here: reported, not lost
+            self.fail(exc)
+            with self._cv:  # release whoever waits on the queue
+                for kind, arg, _ in self._jobs:
+                    if kind == _SYNC:
+                        arg.set()
+                self._jobs.clear()
+                self._queued_bytes = 0
+                self._cv.notify_all()
+
+    def _serve_jobs(self) -> None:
         dirty = False  # a soft flush is owed
         asked = 0.0  # when it was first asked for
         while True:
@@ -1193,6 +1206,8 @@ class RunRecorder:
         if traces[0].action.shape[0] != 1:
             raise ValueError("capture takes the traces of exactly one step"
                              " (Session.step(1, trace=True))")
+        if self._row >= self._rows[active[0]].capacity:  # never write past the buffers
+            raise RuntimeError("a full block was not written (an earlier error?)")
         stopped = _gather_rows(self._table, self._row)
         self._row += 1
         keep = self._keep_traces
@@ -1300,8 +1315,9 @@ class RecordProgress:
 @dataclasses.dataclass
 class RecordResult:
     """What :func:`record` did. ``seconds_in_writer``: time the simulation's thread spent in
-    the recorder (capturing rows, handing them over, waiting for the writer at the end);
-    ``seconds_in_background``: time the writer thread spent in h5py."""
+    the recorder (capturing rows, handing them over, writing inline, waiting for the writer
+    thread at the end); ``seconds_in_background``: time spent in h5py work (on the thread
+    if ``background``, else inside ``seconds_in_writer``)."""
 
     path: Path
     status: str
@@ -1310,6 +1326,7 @@ class RecordResult:
     seconds_in_writer: float
     bytes_recorded: int
     seconds_in_background: float = 0.0
+    background: bool = False
 
 
 class _StopFlag:
@@ -1492,7 +1509,7 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
         writer.close(status)
         writer.seconds += time.perf_counter() - t0  # waiting for the writer thread to finish
     return RecordResult(target, status, runs, writer.n_episodes, writer.seconds,
-                        writer.bytes_recorded, writer.background_seconds)
+                        writer.bytes_recorded, writer.background_seconds, background)
 
 
 # --- reading -------------------------------------------------------------------------------

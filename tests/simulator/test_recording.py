@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import h5py
+import numba
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -295,9 +296,11 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
 
     monkeypatch.setattr(recording._EpisodeFile, "stream", counting_stream)
     inline, thread = tmp_path / "inline.h5", tmp_path / "thread.h5"
+    threads = numba.get_num_threads()
     record(scene, inline, handle_signals=False, background=False)
     assert not streamed
     record(scene, thread, handle_signals=False, background=True)
+    assert numba.get_num_threads() == threads  # one kernel thread during the run only
     assert streamed and all(paths == ["state/temp"] for paths in streamed)
     _assert_same_contents(inline, thread)
     with h5py.File(thread) as f:
