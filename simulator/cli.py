@@ -200,9 +200,13 @@ def _progress(message: str) -> None:
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--compression", type=click.Choice(["lzf", "gzip"]), default="lzf",
               show_default=True, help="HDF5 compression filter (with shuffle).")
+@click.option("--writer", type=click.Choice(["auto", "process", "thread", "inline"]),
+              default="auto", show_default=True,
+              help="Where the HDF5 writes run: a writer process (auto, where available), "
+                   "a thread of this process, or inline between steps.")
 def record(scene: str, episodes: int, agent: str | None, objective: str | None,
            distribution: str | None, seed: int | None, ensemble: int, output: str | None,
-           force: bool, compression: str) -> None:
+           force: bool, compression: str, writer: str) -> None:
     """Record SCENE headless to one HDF5 file: full state per step, actions, rewards,
     agent internals and the perturbation log of every lane, for every run."""
     from simulator import recording
@@ -225,7 +229,9 @@ def record(scene: str, episodes: int, agent: str | None, objective: str | None,
         result = recording.record(
             sc, output, episodes=episodes, seed=seed, distribution=distribution,
             agents=sc.lane_agents(agent, objective), n_copies=ensemble, force=force,
-            compression=compression, progress=progress)
+            compression=compression, progress=progress,
+            process=None if writer == "auto" else writer == "process",
+            background=None if writer in ("auto", "process") else writer == "thread")
     size = result.path.stat().st_size
     if result.status != recording.STATUS_COMPLETE:
         click.echo(f"steersim: interrupted: {result.path} closed cleanly; {result.runs_complete}"

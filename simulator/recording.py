@@ -28,18 +28,21 @@ every episode with one copy from its seed, agents and event table, and compares 
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import dataclasses
 import functools
 import json
 import os
+import pickle
 import platform
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -52,29 +55,31 @@ from agents.registry import AgentSpec, parse_objective
 from simulator import __version__
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
+from simulator.h5file import (
+    _WORLD_RUNNING,
+    COMPRESSIONS,
+    STATUS_COMPLETE,
+    STATUS_INTERRUPTED,
+    STATUS_RUNNING,
+    RecordingWriteError,
+    _Block,
+    _chunk_rows,
+    _FileWorker,
+)
 from simulator.scene import Scene
 from simulator.session import Event, Lane, Session
 
 FORMAT = "steersim"
 FORMAT_VERSION = 1
-STATUS_RUNNING = "running"
-STATUS_COMPLETE = "complete"
-STATUS_INTERRUPTED = "interrupted"
-COMPRESSIONS = ("lzf", "gzip")
 RECORDINGS_DIR = Path("recordings")
 
-# World status codes every driver shares (Session.done relies on 0 = running).
-_WORLD_RUNNING, _WORLD_TERMINATED, _WORLD_TRUNCATED = 0, 1, 2
 _BLOCK_BYTES = 4 << 20  # in-memory rows per episode before one resize + write
 _MAX_BLOCK_STEPS = 1024
-_CHUNK_BYTES = 256 << 10  # target size of one chunk of one dataset
-_COMPACT_BYTES = 4 << 10  # a whole-episode dataset this small is stored compact
-_GZIP_LEVEL = 4
 _VERIFY_BLOCK = 512
 _KEEP_TRACE_BYTES = 4 << 10  # a one-step trace this small is kept whole, not copied per step
-_QUEUE_BYTES = 64 << 20  # rows handed to the writer thread and not yet written, at most
-_SOFT_FLUSH_DELAY = 1.0  # seconds a busy writer thread may put off a soft flush
 _BACKGROUND_MIN_BYTES = 4 << 10  # state per step (all lanes) worth a writer thread
+_SEND_BYTES = 1 << 20  # ops batched for the writer process before they are sent
+_PIPE_BYTES = 1 << 20  # the buffer asked for the pipe to the writer process
 
 
 # --- seeds ---------------------------------------------------------------------------------
@@ -169,48 +174,6 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-_SCALAR_SPACE = h5py.h5s.create(h5py.h5s.SCALAR)
-_STR_TYPE = h5py.h5t.py_create(h5py.string_dtype(), logical=True)
-_INT_TYPE = h5py.h5t.py_create(np.dtype(np.int64))
-_FLOAT_TYPE = h5py.h5t.py_create(np.dtype(np.float64))
-
-
-def _set_attrs(oid: Any, fresh: bool = False, **values: str | int | float) -> None:
-    """Set scalar attributes of the HDF5 object ``oid`` (an ObjectID) through the low-level
-    API: a dozen attributes per episode, and the high-level ``attrs[k] =`` costs twice as
-    much. Strings are stored as h5py stores them, variable-length UTF-8. ``fresh``: the
-    object was just created, so none of them exists yet; otherwise an existing attribute
-    (same type) is rewritten in place."""
-    for key, value in values.items():
-        if isinstance(value, str):
-            arr, tid = np.array(value, dtype=h5py.string_dtype()), _STR_TYPE
-        elif isinstance(value, float):
-            arr, tid = np.array(value, np.float64), _FLOAT_TYPE
-        else:
-            arr, tid = np.array(value, np.int64), _INT_TYPE
-        name = key.encode()
-        if not fresh and h5py.h5a.exists(oid, name):
-            h5py.h5a.open(oid, name).write(arr)
-        else:
-            h5py.h5a.create(oid, name, tid, _SCALAR_SPACE).write(arr)
-
-
-def _new_group(parent: Any, name: str) -> Any:
-    """A new group (GroupID) in ``parent`` (an ObjectID) whose attributes stay in its header
-    (no dense storage) and that carries no timestamps, so identical recordings are identical
-    bytes."""
-    return h5py.h5g.create(parent, name.encode(), gcpl=_GROUP_PLIST)
-
-
-_GROUP_PLIST = h5py.h5p.create(h5py.h5p.GROUP_CREATE)
-_GROUP_PLIST.set_attr_phase_change(32, 24)
-_GROUP_PLIST.set_obj_track_times(False)
-
-
-def _as_rows(values: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(values)
-
-
 def _mismatched_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bool (n,) per leading row: does any byte differ? Bitwise, so NaN == NaN and
     -0.0 != 0.0 — "bit-identical" means exactly that."""
@@ -220,116 +183,6 @@ def _mismatched_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     bytes_a = np.ascontiguousarray(a).view(np.uint8).reshape(n, -1)
     bytes_b = np.ascontiguousarray(b).view(np.uint8).reshape(n, -1)
     return np.any(bytes_a != bytes_b, axis=1)
-
-
-# --- low-level dataset writing -------------------------------------------------------------
-def _chunk_rows(row_bytes: int, limit: int) -> int:
-    """Rows per chunk: as many as fit in ``_CHUNK_BYTES``, rounded down to a power of two
-    (so chunks tile a block, whose rows are a power of two too), at most ``limit``."""
-    fit = max(1, _CHUNK_BYTES // max(1, row_bytes))
-    return max(1, min(1 << (fit.bit_length() - 1), limit))
-
-
-class _DatasetFactory:
-    """Creates the datasets of a recording with HDF5's low-level API and cached property
-    lists, types and dataspaces: an episode has two dozen datasets, and h5py's high-level
-    ``create_dataset`` would cost more than the data.
-
-    A dataset is chunked, unlimited along axis 0 and compressed (shuffle + lzf or gzip), so
-    later blocks extend it. The one exception is a dataset written whole when its episode
-    ends (the episode fit in one block) holding under ``_COMPACT_BYTES``: it is stored
-    *compact*, inside its object header, since a chunk index alone (~2.5 KiB per dataset)
-    would outweigh a few hundred bytes of data.
-    """
-
-    def __init__(self, compression: str):
-        if compression not in COMPRESSIONS:
-            raise UserError(f"compression {compression!r}: choose from {', '.join(COMPRESSIONS)}")
-        self.compression = compression
-        self._dcpl: dict[tuple[int, ...] | None, Any] = {}
-        self._types: dict[np.dtype, Any] = {}
-        self._spaces: dict[tuple[tuple[int, ...], bool], Any] = {}
-        # Without a chunk cache a chunk is compressed inside H5Dwrite, which h5py runs
-        # without the GIL, instead of at the next flush, which holds it.
-        self._no_cache = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
-        self._no_cache.set_chunk_cache(1, 0, 1.0)
-
-    def _plist(self, chunks: tuple[int, ...] | None) -> Any:
-        if chunks not in self._dcpl:
-            dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-            if chunks is None:
-                dcpl.set_layout(h5py.h5d.COMPACT)
-            else:
-                dcpl.set_chunk(chunks)
-                dcpl.set_shuffle()
-                if self.compression == "gzip":
-                    dcpl.set_deflate(_GZIP_LEVEL)
-                else:
-                    dcpl.set_filter(h5py.h5z.FILTER_LZF, h5py.h5z.FLAG_OPTIONAL)
-                dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
-            dcpl.set_obj_track_times(False)  # deterministic bytes, fewer header updates
-            self._dcpl[chunks] = dcpl
-        return self._dcpl[chunks]
-
-    def _type(self, dtype: np.dtype) -> Any:
-        if dtype not in self._types:
-            self._types[dtype] = h5py.h5t.py_create(dtype, logical=True)
-        return self._types[dtype]
-
-    def space(self, shape: tuple[int, ...], unlimited: bool = False) -> Any:
-        """A simple dataspace of ``shape`` (resizable along every axis if ``unlimited``);
-        cached, as HDF5 only reads it."""
-        key = (shape, unlimited)
-        space = self._spaces.get(key)
-        if space is None:
-            if len(self._spaces) > 512:
-                self._spaces.clear()
-            if unlimited:
-                maxshape = tuple(h5py.h5s.UNLIMITED for _ in shape)
-                space = h5py.h5s.create_simple(shape, maxshape)
-            else:
-                space = h5py.h5s.create_simple(shape)
-            self._spaces[key] = space
-        return space
-
-    def create(self, parent: Any, name: str, rows: np.ndarray, final: bool = False,
-               chunk_rows: int | None = None, cache: bool = True) -> Any:
-        """A new dataset ``parent/name`` (parent: a GroupID) holding ``rows`` (n, ...);
-        returns its DatasetID.
-
-        Chunks hold ``chunk_rows`` rows (default: as many as the first write), at most
-        ~256 KiB (see :func:`_chunk_rows`). ``final``: no rows will follow, so a small
-        dataset may be compact. ``cache=False`` for a dataset written a whole chunk at a
-        time: its chunks are compressed as they are written.
-        """
-        rows = _as_rows(rows)
-        if final and rows.nbytes <= _COMPACT_BYTES:
-            dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
-                                   self.space(rows.shape), dcpl=self._plist(None))
-        else:
-            row_shape = rows.shape[1:]
-            row_bytes = rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
-            n_chunk = _chunk_rows(row_bytes, chunk_rows or rows.shape[0])
-            chunks = (n_chunk,) + tuple(max(1, d) for d in row_shape)
-            dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
-                                   self.space(rows.shape, unlimited=True),
-                                   dcpl=self._plist(chunks),
-                                   dapl=None if cache else self._no_cache)
-        if rows.size:
-            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows)
-        return dsid
-
-    def append(self, dsid: Any, rows: np.ndarray) -> None:
-        """Extend dataset ``dsid`` (a DatasetID) by ``rows`` (n, ...): one resize, one
-        write."""
-        n = rows.shape[0]
-        if n == 0:
-            return
-        start = dsid.shape[0]
-        dsid.set_extent((start + n,) + tuple(rows.shape[1:]))
-        file_space = dsid.get_space()
-        file_space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
-        dsid.write(self.space(rows.shape), file_space, _as_rows(rows))
 
 
 def event_dtype(event_kinds: Sequence[str], n_params: int) -> np.dtype:
@@ -369,15 +222,17 @@ def _byte_pointer(typingctx: Any, address: Any) -> Any:
 def _gather_rows(table: np.ndarray, row: int) -> int:
     """Copy copy 0 of many state fields into row ``row`` of their block buffers.
 
-    table (n, 4) int64, one line per field: address of the field's copy 0, address of the
-    buffer's row 0, bytes per row, and the lane's index if the field is its ``status``
-    (else -1). Returns a bit mask of the lanes whose copy 0 status is not 0 (running).
+    table (n, 5) int64, one line per field: address of the field's copy 0, address of the
+    buffer's row 0, bytes per row, the lane's index if the field is its ``status`` (else
+    -1), and an offset added to ``row`` (step rows trail state rows by the initial state
+    in an episode's first block). Returns a bit mask of the lanes whose copy 0 status is
+    not 0 (running).
     """
     stopped = 0
     for j in range(table.shape[0]):
         n = table[j, 2]
         src = _byte_pointer(table[j, 0])
-        dst = _byte_pointer(table[j, 1] + row * n)
+        dst = _byte_pointer(table[j, 1] + (row + table[j, 4]) * n)
         for b in range(n):
             dst[b] = src[b]
         lane = table[j, 3]
@@ -393,71 +248,22 @@ def _address(arr: np.ndarray) -> int:
     return int(arr.__array_interface__["data"][0])
 
 
-@dataclasses.dataclass
-class _Block:
-    """One block of an episode's rows, handed from the simulation to the file writer.
+def _trace_sources(trace: StepTrace, agent_keys: Sequence[str]
+                   ) -> list[tuple[str, int, int]]:
+    """Where copy 0's step rows live in a one-step trace: (dataset path, address, bytes)
+    for actions (the trace's action[0, 0], (A, ...)), rewards (reward[0, 0], (A,)) and
+    agent/<key>/<name> (internals[name][0, 0, a]) — the rows _StepRows.add_step copies."""
+    def at(arr: np.ndarray, index: tuple[int, ...]) -> tuple[int, int]:
+        view = arr[index + (Ellipsis,)]
+        if not view.flags.c_contiguous:
+            raise ValueError("a trace row is not contiguous")
+        return _address(arr) + sum(i * s for i, s in zip(index, arr.strides, strict=False)), \
+            view.nbytes
 
-    ``state`` and ``steps`` are arrays nobody writes to any more (a state field whose
-    first rows were streamed ahead, see :class:`RunRecorder`, holds only the rest).
-    ``traces`` holds the one-step StepTraces of steps whose rows were not copied out yet
-    (a driver allocates a fresh trace per ``advance`` call, so holding one is as good as
-    copying it); the writer turns them into rows with :meth:`arrays`, off the simulation's
-    thread.
-    """
-
-    state: dict[str, np.ndarray]
-    steps: dict[str, np.ndarray]
-    traces: list[StepTrace]
-    agent_keys: list[str]
-    capacity: int  # rows per block (chunks of later blocks are sized on it)
-
-    @property
-    def n_step(self) -> int:
-        if self.traces:
-            return len(self.traces)
-        actions = self.steps.get("actions")
-        return 0 if actions is None else len(actions)
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the rows as stored (uncompressed), terminations and truncations included."""
-        total = sum(a.nbytes for a in self.state.values())
-        total += sum(a.nbytes for a in self.steps.values())
-        if self.traces:
-            first = self.traces[0]
-            per_trace = first.action.nbytes + first.reward.nbytes + sum(
-                v.nbytes for v in first.internals.values())
-            total += per_trace // max(1, first.action.shape[1]) * len(self.traces)
-        return total + 2 * self.n_step
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Every dataset's rows in file order: state/<field>, actions, rewards,
-        terminations, truncations, agent/<key>/<field>."""
-        out = dict(self.state)
-        steps = self.steps
-        if self.traces:
-            steps = _trace_rows(self.traces, self.agent_keys)
-        n_step = len(steps["actions"]) if "actions" in steps else 0
-        if n_step:
-            status = self.state["state/status"][len(self.state["state/status"]) - n_step:]
-            out["actions"] = steps["actions"]
-            out["rewards"] = steps["rewards"]
-            out["terminations"] = status == _WORLD_TERMINATED
-            out["truncations"] = status == _WORLD_TRUNCATED
-            out.update((path, rows) for path, rows in steps.items() if path.startswith("agent/"))
-        return out
-
-
-def _trace_rows(traces: Sequence[StepTrace], agent_keys: Sequence[str]
-                ) -> dict[str, np.ndarray]:
-    """Copy 0's rows of one-step traces: actions (n, A, ...), rewards (n, A), and
-    agent/<key>/<field> (n, ...) per agent."""
-    out = {"actions": np.concatenate([tr.action for tr in traces])[:, 0],
-           "rewards": np.concatenate([tr.reward for tr in traces])[:, 0]}
-    for name in traces[0].internals:
-        rows = np.concatenate([tr.internals[name] for tr in traces])[:, 0]
+    out = [("actions", *at(trace.action, (0, 0))), ("rewards", *at(trace.reward, (0, 0)))]
+    for name, values in trace.internals.items():
         for a, key in enumerate(agent_keys):
-            out[f"agent/{key}/{name}"] = rows[:, a]
+            out.append((f"agent/{key}/{name}", *at(values, (0, 0, a))))
     return out
 
 
@@ -571,252 +377,216 @@ class _StepRows:
         return block
 
 
-# --- the file side: everything that touches h5py while writing -----------------------------
-class RecordingWriteError(UserError):
-    """Writing a recording failed (disk full, file removed, a bug): the first error met by
-    the writer, raised once in the thread that drives the recording."""
+# --- the writer process, seen from the recorder ---------------------------------------------
+def writer_process_available() -> bool:
+    """Whether recordings can be written by a writer process here (POSIX: the pipes to it
+    are passed as inherited file descriptors)."""
+    return os.name == "posix"
 
 
-class _EpisodeFile:
-    """The file side of one episode: its group ``/episode_{k}`` and datasets. Its methods run
-    wherever the recording's h5py work runs (:class:`_FileWorker`), never elsewhere."""
+class _WriterProcess:
+    """A ``python -c 'simulator.h5file.serve(...)'`` child and the two pipes to it.
 
-    def __init__(self, name: str):
-        self.name = name
-        self.group: Any = None
-        self._groups: dict[str, Any] = {}
-        self._datasets: dict[str, Any] = {}
-        self._metrics: set[str] = set()
+    It imports numpy and h5py only, and is reused by one recording after another (see
+    :data:`_IDLE_WRITERS`): its start-up (~0.15 s, on the other core) is paid once per
+    Python process, while the kernels load."""
 
-    def create(self, root: Any, attrs: Mapping[str, str | int | float]) -> None:
-        self.group = _new_group(root, self.name)
-        self._groups[""] = self.group
-        _set_attrs(self.group, fresh=True, **attrs)
+    def __init__(self) -> None:
+        jobs_r, jobs_w = os.pipe()
+        results_r, results_w = os.pipe()
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            import fcntl  # Linux: a 1 MiB pipe, so rows rarely wait for the writer to read
 
-    def _parent(self, path: str) -> Any:
-        group = self._groups.get(path)
-        if group is None:
-            parent, _, name = path.rpartition("/")
-            group = self._groups[path] = _new_group(self._parent(parent), name)
-        return group
+            fcntl.fcntl(jobs_w, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)  # where `simulator` imports from
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "import sys; from simulator.h5file import serve; "
+                 "serve(int(sys.argv[1]), int(sys.argv[2]))", str(jobs_r), str(results_w)],
+                pass_fds=(jobs_r, results_w), env=env, stdin=subprocess.DEVNULL,
+                start_new_session=True)  # Ctrl-C goes to the recorder only
+        finally:
+            os.close(jobs_r)
+            os.close(results_w)
+        self.jobs = Connection(jobs_w, readable=False)
+        self.results = Connection(results_r, writable=False)
 
-    def write(self, factory: _DatasetFactory, block: _Block, events: np.ndarray | None,
-              final: bool, total_steps: int) -> None:
-        """Create or extend every dataset with ``block``'s rows and ``events``' rows."""
-        chunk_rows = None if final else block.capacity
-        for path, rows in block.arrays().items():
-            dsid = self._datasets.get(path)
-            if dsid is None:
-                parent, _, name = path.rpartition("/")
-                self._datasets[path] = factory.create(self._parent(parent), name, rows, final,
-                                                      chunk_rows)
-            else:
-                factory.append(dsid, rows)
-        if events is not None:
-            dsid = self._datasets.get("events")
-            if dsid is None:
-                self._datasets["events"] = factory.create(self.group, "events", events, final,
-                                                          chunk_rows=64)
-            else:
-                factory.append(dsid, events)
-        _set_attrs(self.group, total_steps=total_steps)
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and not self.jobs.closed
 
-    def stream(self, factory: _DatasetFactory, parts: Mapping[str, np.ndarray],
-               capacity: int) -> None:
-        """Create or extend state datasets with rows streamed ahead of their block, whole
-        chunks at a time."""
-        for path, rows in parts.items():
-            dsid = self._datasets.get(path)
-            if dsid is None:
-                parent, _, name = path.rpartition("/")
-                self._datasets[path] = factory.create(self._parent(parent), name, rows,
-                                                      chunk_rows=capacity, cache=False)
-            else:
-                factory.append(dsid, rows)
-
-    def add_metrics(self, factory: _DatasetFactory, series: Mapping[str, np.ndarray]) -> None:
-        group = self._parent("metrics")
-        for name, rows in series.items():
-            if name in self._metrics:
-                group.unlink(name.encode())
-            factory.create(group, name, rows, final=True)
-            self._metrics.add(name)
-
-    def mark(self, status: str, outcome: str | None) -> None:
-        _set_attrs(self.group, status=status)
-        if outcome is not None:
-            _set_attrs(self.group, outcome=outcome)
-
-    def close(self) -> None:
-        """Drop the HDF5 handles (the datasets close; the file stays open)."""
-        self._datasets.clear()
-        self._groups.clear()
-        self.group = None
+    def shut(self) -> None:
+        """Close the pipes (the process sees them close and exits) and reap it."""
+        for conn in (self.jobs, self.results):
+            with contextlib.suppress(OSError):
+                conn.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
 
 
-_CALL, _SOFT_FLUSH, _HARD_FLUSH, _SYNC, _STOP = range(5)
+_IDLE_WRITERS: list[_WriterProcess] = []  # started, waiting for a recording
+_IDLE_LOCK = threading.Lock()
 
 
-class _FileWorker:
-    """Runs a recording's h5py work, in order: on a background thread (``threaded``), or
-    inline in the caller's thread.
+def prestart_writer_process() -> None:
+    """Start a writer process now, unless one is idle, so the next recording finds it ready
+    (``record`` calls this before the kernels load)."""
+    with _IDLE_LOCK:
+        _IDLE_WRITERS[:] = [w for w in _IDLE_WRITERS if w.alive]
+        if not _IDLE_WRITERS:
+            _IDLE_WRITERS.append(_WriterProcess())
 
-    On the thread, the simulation hands over work (:meth:`call`) and goes on. h5py runs
-    ``H5Dwrite`` — where chunks are compressed — without the GIL, so that part overlaps
-    the simulation; its other calls (creating objects, attributes, flushing) hold the GIL
-    and interleave with it. Work is queued up to ``_QUEUE_BYTES`` of rows, beyond which
-    :meth:`call` waits. A *soft* flush is done once the queue is empty (or a second after
-    it was asked for); a *hard* flush is done at once, before any later work — the writer
-    asks for one between an episode's last rows and its ``complete`` mark. Inline, every
-    flush is done when asked. The first error stops the work; the next :meth:`call`,
-    :meth:`flush`, :meth:`sync` or :meth:`stop` raises it, once, as a RecordingWriteError.
+
+def _take_writer_process() -> _WriterProcess:
+    with _IDLE_LOCK:
+        while _IDLE_WRITERS:
+            writer = _IDLE_WRITERS.pop()
+            if writer.alive:
+                return writer
+    return _WriterProcess()
+
+
+def _give_back_writer_process(writer: _WriterProcess) -> None:
+    with _IDLE_LOCK:
+        if writer.alive and not _IDLE_WRITERS:
+            _IDLE_WRITERS.append(writer)
+            return
+    writer.shut()
+
+
+class _ProcessWorker:
+    """Runs a recording's h5py work in a writer process (:func:`simulator.h5file.serve`).
+
+    h5py holds the GIL while it creates datasets, groups and attributes (about twenty per
+    episode), so a writer *thread* cannot overlap that work with the simulation's Python;
+    a process can, on the other core. The simulation's side batches ops (an episode's name,
+    an op and its data; blocks with their traces turned into rows) and sends a batch when
+    a soft flush is asked for or once it holds ``_SEND_BYTES``; a hard flush is an ordering
+    point the writer process keeps. The first error travels back and surfaces here once,
+    as with the thread; a writer process that dies is such an error.
     """
 
-    def __init__(self, file: h5py.File, path: Path, threaded: bool):
-        self.file = file
+    streams = True  # bulk rows go a chunk at a time, ahead of their block (RunRecorder)
+
+    def __init__(self, path: Path, compression: str):
         self.path = path
-        self.threaded = threaded
-        self.seconds = 0.0  # time spent doing the work (for the benchmark)
+        self.seconds = 0.0  # h5py work in the writer process, reported when it is done
         self._error: BaseException | None = None
         self._reported = False
-        self._jobs: collections.deque[tuple[int, Any, int]] = collections.deque()
-        self._cv = threading.Condition()
-        self._queued_bytes = 0
-        self._thread: threading.Thread | None = None
-        if threaded:
-            self._thread = threading.Thread(target=self._serve, name="steersim-recorder",
-                                            daemon=True)
-            self._thread.start()
+        # Absolute: the writer process may have been started from another directory.
+        self._batch: list[tuple[Any, ...]] = [("open", os.path.abspath(path), compression)]
+        self._batch_bytes = 0
+        self._closed = False
+        self._writer = _take_writer_process()
+        self._send()
+
+    @property
+    def pid(self) -> int:
+        """The writer process's id."""
+        return self._writer.proc.pid
 
     @property
     def failed(self) -> bool:
+        self._poll()
         return self._error is not None
 
-    # --- the caller's side -----------------------------------------------------------------
     def fail(self, exc: BaseException) -> None:
-        """Record an error met outside the work (closing the file), unless one came first."""
         if self._error is None:
             self._error = exc
 
     def check(self) -> None:
         """Raise the writer's error if there is one not raised yet."""
-        if self._error is not None and not self._reported:
-            self._reported = True
-            exc = self._error
-            text = str(exc).splitlines()[0] if str(exc) else ""
-            raise RecordingWriteError(
-                f"{self.path}: writing the recording failed: {type(exc).__name__}"
-                f"{': ' + text if text else ''}") from exc
+        self._poll()
+        _FileWorker.check(self)  # type: ignore[arg-type]  # same message, raised once
 
-    def call(self, fn: Callable[[], None], nbytes: int = 0) -> None:
-        """Do ``fn`` (h5py work) after everything asked before."""
+    def episode(self, name: str, op: str, *args: Any, nbytes: int = 0) -> None:
+        """Queue ``op`` on episode ``name`` for the writer process."""
         self.check()
         if self._error is not None:
-            return  # failed and already reported: nothing more is written
-        if self._thread is None:
-            self._run(fn)
-            self.check()
             return
-        with self._cv:
-            while (self._queued_bytes > _QUEUE_BYTES and self._jobs and self._error is None
-                   and self._thread.is_alive()):
-                self._cv.wait(0.5)
-            self._jobs.append((_CALL, fn, nbytes))
-            self._queued_bytes += nbytes
-            self._cv.notify_all()
+        if op == "write":
+            args = (args[0].packed(),) + args[1:]
+        self._batch.append(("episode", name, op, args))
+        self._batch_bytes += nbytes
+        if self._batch_bytes >= _SEND_BYTES:
+            self._send()
 
     def flush(self, hard: bool = False) -> None:
-        """Ask for the file to be flushed (see the class notes for soft and hard)."""
-        if self._thread is None:
-            if self._error is None:
-                self._run(self.file.flush)
+        self._batch.append(("flush", hard))
+        if not hard:
+            self._send()
             self.check()
-            return
-        self._put(_HARD_FLUSH if hard else _SOFT_FLUSH)
 
     def sync(self) -> None:
         """Wait until everything asked so far is written and flushed."""
-        if self._thread is not None:
-            done = threading.Event()
-            self._put(_SYNC, done)
-            while not done.wait(0.5) and self._thread.is_alive():
-                pass
-        elif self._error is None:
-            self._run(self.file.flush)
+        self._batch.append(("sync",))
+        self._send()
+        self._await("synced")
         self.check()
 
     def stop(self) -> None:
-        """Write what is queued, flush and end the thread (the file stays open)."""
-        if self._thread is not None:
-            self._put(_STOP)
-            self._thread.join()
-            self._thread = None
         self.check()
 
-    def _put(self, kind: int, arg: Any = None) -> None:
-        with self._cv:
-            self._jobs.append((kind, arg, 0))
-            self._cv.notify_all()
+    def close_file(self, attrs: Mapping[str, Any] | None) -> None:
+        """Send the last ops; the writer process sets ``attrs`` and closes the file. Waits
+        for it, then hands the process on to the next recording."""
+        if self._closed:
+            return
+        self._closed = True
+        self._batch.append(("close", dict(attrs) if attrs else None))
+        self._send()
+        if self._await("done"):
+            _give_back_writer_process(self._writer)
+        else:
+            self._writer.shut()
 
-    # --- the worker's side -----------------------------------------------------------------
-    def _run(self, fn: Callable[[], None]) -> None:
-        t0 = time.perf_counter()
+    # --- the pipes -------------------------------------------------------------------------
+    def _send(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
         try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 - reported to the caller, once
-            self._error = exc
-        finally:
-            self.seconds += time.perf_counter() - t0
+            self._writer.jobs.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, ValueError):  # the writer process is gone; _await says how
+            pass
 
-    def _serve(self) -> None:
+    def _handle(self, message: tuple[Any, ...]) -> str:
+        if message[0] == "error":
+            self.fail(message[1])
+        elif message[0] == "done":
+            self.seconds = message[1]
+        return message[0]
+
+    def _poll(self) -> None:
+        results = self._writer.results
         try:
-            self._serve_jobs()
-        except BaseException as exc:  # noqa: BLE001 - a bug here: reported, not lost
-            self.fail(exc)
-            with self._cv:  # release whoever waits on the queue
-                for kind, arg, _ in self._jobs:
-                    if kind == _SYNC:
-                        arg.set()
-                self._jobs.clear()
-                self._queued_bytes = 0
-                self._cv.notify_all()
+            while not results.closed and results.poll():
+                self._handle(results.recv())
+        except (OSError, EOFError):
+            self._gone()
 
-    def _serve_jobs(self) -> None:
-        dirty = False  # a soft flush is owed
-        asked = 0.0  # when it was first asked for
-        while True:
-            with self._cv:
-                while not self._jobs:
-                    if dirty and self._error is None:
-                        break
-                    self._cv.wait()
-                if not self._jobs:  # idle with a flush owed: do it now
-                    kind, arg, nbytes = _SOFT_FLUSH, None, 0
-                    idle = True
-                else:
-                    kind, arg, nbytes = self._jobs.popleft()
-                    idle = False
-            if kind == _CALL:
-                if self._error is None:
-                    self._run(arg)
-                with self._cv:
-                    self._queued_bytes -= nbytes
-                    self._cv.notify_all()
-                continue
-            if kind == _SOFT_FLUSH and not idle:
-                if not dirty:
-                    dirty, asked = True, time.monotonic()
-                if time.monotonic() - asked < _SOFT_FLUSH_DELAY:
-                    continue  # more work is queued: flush once it is done
-            if (dirty or kind != _SOFT_FLUSH) and self._error is None:
-                self._run(self.file.flush)
-            dirty = False
-            if kind == _SYNC:
-                arg.set()
-            elif kind == _STOP:
-                with self._cv:
-                    self._cv.notify_all()
-                return
+    def _await(self, kind: str) -> bool:
+        """Read the writer process's answers until ``kind`` comes; False if it ended
+        first (an error, kept for :meth:`check`)."""
+        results = self._writer.results
+        try:
+            while not results.closed:
+                if results.poll(0.5):
+                    if self._handle(results.recv()) == kind:
+                        return True
+                elif self._writer.proc.poll() is not None and not results.poll():
+                    break
+        except (OSError, EOFError):
+            pass
+        self._gone()
+        return False
+
+    def _gone(self) -> None:
+        code = self._writer.proc.poll()
+        self.fail(RuntimeError("the writer process ended early"
+                               + (f" (exit code {code})" if code is not None else "")))
 
 
 # --- the writer ----------------------------------------------------------------------------
@@ -838,7 +608,6 @@ class EpisodeWriter:
         fields = state.as_dict()
         capacity = block_steps or _StepRows.capacity_for(fields)
         self._rows = _StepRows(fields, self.agent_keys, capacity)
-        self._file = _EpisodeFile(name)
         self._events = events  # the lane's live log: events logged later are written too
         self._n_events_written = 0
         self._events_created = False
@@ -878,16 +647,15 @@ class EpisodeWriter:
         self.steps_written += block.n_step
         nbytes = block.nbytes
         self.writer.bytes_recorded += nbytes
-        total, factory, file = self.steps_written, self.writer.factory, self._file
-        self.writer._worker.call(lambda: file.write(factory, block, events, final, total),
-                                 nbytes)
+        self.writer._worker.episode(self.name, "write", block, events, final,
+                                    self.steps_written, nbytes=nbytes)
 
     def _stream(self, parts: Mapping[str, np.ndarray]) -> None:
         """Hand state rows to the file ahead of their block (see RunRecorder)."""
         nbytes = sum(rows.nbytes for rows in parts.values())
         self.writer.bytes_recorded += nbytes
-        factory, file, capacity = self.writer.factory, self._file, self._rows.capacity
-        self.writer._worker.call(lambda: file.stream(factory, parts, capacity), nbytes)
+        self.writer._worker.episode(self.name, "stream", parts, self._rows.capacity,
+                                    nbytes=nbytes)
 
     def add_metrics(self, series: Mapping[str, np.ndarray]) -> None:
         """Store per-step metric series as ``metrics/<name>``: each (T, ...) with row t the
@@ -901,8 +669,7 @@ class EpisodeWriter:
             arrays[name] = rows
         nbytes = sum(a.nbytes for a in arrays.values())
         self.writer.bytes_recorded += nbytes
-        factory, file = self.writer.factory, self._file
-        self.writer._worker.call(lambda: file.add_metrics(factory, arrays), nbytes)
+        self.writer._worker.episode(self.name, "add_metrics", arrays, nbytes=nbytes)
 
     def finish(self, status: str, outcome: Sequence[Mapping[str, Any]] | None = None) -> None:
         """Write what is buffered, flush, then mark the episode ``status`` (complete /
@@ -917,13 +684,7 @@ class EpisodeWriter:
 
     def _mark(self, status: str, outcome: Sequence[Mapping[str, Any]] | None) -> None:
         text = _dumps(list(outcome)) if outcome is not None else None
-        file = self._file
-
-        def mark() -> None:
-            file.mark(status, text)
-            file.close()
-
-        self.writer._worker.call(mark)
+        self.writer._worker.episode(self.name, "mark", status, text)
         self.status = status
         self.writer._finished(self)
 
@@ -952,10 +713,12 @@ class RecordingWriter:
 
     def __init__(self, path: str | Path, scene: Scene, seed: int, *, force: bool = False,
                  compression: str = "lzf", block_steps: int | None = None,
-                 attrs: Mapping[str, Any] | None = None, background: bool = True):
+                 attrs: Mapping[str, Any] | None = None, background: bool = True,
+                 process: bool = False):
         self.path = Path(path)
         self.scene = scene
-        self.factory = _DatasetFactory(compression)
+        if compression not in COMPRESSIONS:
+            raise UserError(f"compression {compression!r}: choose from {', '.join(COMPRESSIONS)}")
         self.block_steps = block_steps
         self._check_target(force)
         try:
@@ -968,6 +731,7 @@ class RecordingWriter:
         self.seconds = 0.0  # wall time the caller spent in the recorder (for the benchmark)
         self.bytes_recorded = 0  # uncompressed bytes of rows written
         self._takes = 0  # blocks handed off, for RunRecorder to notice moved buffers
+        self._live_runs: set[RunRecorder] = set()  # begun, not finished
         self._closed = False
         root = self.file.attrs
         root["format"] = FORMAT
@@ -988,8 +752,14 @@ class RecordingWriter:
         root["status"] = STATUS_RUNNING
         for key, value in (attrs or {}).items():
             root[key] = value if isinstance(value, str | int | float) else _dumps(value)
-        self.file.flush()
-        self._worker = _FileWorker(self.file, self.path, background)
+        self.mode = "process" if process else "thread" if background else "inline"
+        self._worker: _FileWorker | _ProcessWorker
+        if process:
+            self.file.close()  # the writer process opens it again: no h5py across the fork
+            self._worker = _ProcessWorker(self.path, compression)
+        else:
+            self.file.flush()
+            self._worker = _FileWorker(self.file, self.path, background, compression)
 
     def _check_target(self, force: bool) -> None:
         if self.path.is_dir():
@@ -1016,15 +786,17 @@ class RecordingWriter:
                  "total_steps": 0, "status": STATUS_RUNNING}
         episode = EpisodeWriter(self, name, lane.agents, lane.state, lane.events,
                                 event_kinds, n_event_params, self.block_steps)
-        file, root = episode._file, self.file.id
-        self._worker.call(lambda: file.create(root, attrs))
+        self._worker.episode(name, "create", attrs)
         self.n_episodes += 1
         self.open_episodes.append(episode)
         return episode
 
-    def begin_run(self, session: Session, run: int) -> RunRecorder:
-        """Start one episode per lane of ``session`` (fresh, at step 0) and flush."""
-        return RunRecorder(self, session, run)
+    def begin_run(self, session: Session, run: int,
+                  reused_traces: bool = False) -> RunRecorder:
+        """Start one episode per lane of ``session`` (fresh, at step 0) and flush.
+        ``reused_traces``: the run is stepped with ``Session.step(1, trace=True,
+        reuse_trace=True)``, so step rows are gathered by address like state rows."""
+        return RunRecorder(self, session, run, reused_traces)
 
     def _finished(self, episode: EpisodeWriter) -> None:
         self.open_episodes.remove(episode)
@@ -1049,6 +821,8 @@ class RecordingWriter:
             return
         self._closed = True
         error: RecordingWriteError | None = None
+        for run in list(self._live_runs):  # rows they counted but did not hand over yet
+            run._sync_rows()
         try:
             for episode in list(self.open_episodes):
                 try:
@@ -1065,16 +839,9 @@ class RecordingWriter:
                     status = STATUS_INTERRUPTED
                 elif status is None:
                     status = STATUS_INTERRUPTED if self.n_interrupted else STATUS_COMPLETE
-                try:
-                    self.file.attrs["status"] = status
-                    self.file.attrs["n_episodes"] = self.n_episodes
-                except Exception as exc:  # noqa: BLE001 - reported below, once
-                    self._worker.fail(exc)
             finally:
-                try:
-                    self.file.close()
-                except Exception as exc:  # noqa: BLE001 - reported below, once
-                    self._worker.fail(exc)
+                self._worker.close_file({"status": status or STATUS_INTERRUPTED,
+                                         "n_episodes": self.n_episodes})
         try:
             self._worker.check()
         except RecordingWriteError as exc:
@@ -1105,7 +872,8 @@ class RunRecorder:
     keeping the step's trace; the h5py work happens on the writer's thread.
     """
 
-    def __init__(self, writer: RecordingWriter, session: Session, run: int):
+    def __init__(self, writer: RecordingWriter, session: Session, run: int,
+                 reused_traces: bool = False):
         t0 = time.perf_counter()
         self.writer = writer
         self.session = session
@@ -1134,37 +902,74 @@ class RunRecorder:
         self._stream_fields = [
             (f"state/{name}", rows) for name, arr in (self._fields[0] if self._fields else [])
             if (rows := _chunk_rows(arr[0].nbytes, capacity)) < capacity
-        ] if writer._worker.threaded else []
+        ] if writer._worker.streams else []
         self._stream_every = min((rows for _, rows in self._stream_fields), default=0)
-        self._table = np.zeros((0, 4), np.int64)
+        self.reused_traces = reused_traces
+        self._table = np.zeros((0, 5), np.int64)
         self._table_buffers: list[np.ndarray] = []
+        self._traced: list[StepTrace] | None = None
         self._active: list[int] = []
+        self._generations: list[int] = []
         self._row = 0
+        self._step_delta = 0
+        self._capacity = 0
         self._seen_takes = -1
+        writer._live_runs.add(self)
         writer.seconds += time.perf_counter() - t0
 
     # --- the per-step work ---------------------------------------------------------------
-    def _rebuild(self) -> None:
+    def _rebuild(self, traces: Sequence[StepTrace] | None = None) -> None:
         """The gather table for the episodes still recording (their buffers may have
-        moved: a block was handed off)."""
+        moved: a block was handed off). With ``traces`` refilled in place at every step
+        (``Session.step(reuse_trace=True)``), their copy-0 rows are gathered too."""
+        self._sync_rows()
         self._seen_takes = self.writer._takes
         active = [k for k, ep in enumerate(self.episodes)
                   if ep.stepping and ep.status == STATUS_RUNNING]
-        rows_at = {self._rows[k].n_state for k in active}
+        rows_at = {(self._rows[k].n_state, self._rows[k].n_step) for k in active}
         if len(rows_at) > 1:  # fed by hand as well: fall back to copying field by field
             self._gather = False
             return
+        n_state, n_step = rows_at.pop() if rows_at else (0, 0)
+        traced = traces is not None and self.reused_traces and all(
+            not self._rows[k].traces for k in active)
         lines, buffers = [], []
         for k in active:
-            for (name, src), buf in zip(self._fields[k], self._rows[k].state.values(),
-                                        strict=True):
+            rows = self._rows[k]
+            for (name, src), buf in zip(self._fields[k], rows.state.values(), strict=True):
                 lines.append((_address(src), _address(buf), buf[0].nbytes,
-                              k if name == "status" else -1))
+                              k if name == "status" else -1, 0))
                 buffers.append(buf)
-        self._table = np.array(lines, np.int64).reshape(-1, 4)
+            if traced:
+                assert traces is not None
+                if not rows._step_specs:
+                    rows._allocate_steps(traces[k])
+                for path, address, nbytes in _trace_sources(traces[k], rows.agent_keys):
+                    buf = rows.steps[path]
+                    if buf[0].nbytes != nbytes:
+                        raise ValueError(f"{path}: a step row of {nbytes} bytes does not fit"
+                                         f" a buffer row of {buf[0].nbytes}")
+                    lines.append((address, _address(buf), nbytes, -1, n_step - n_state))
+                    buffers.append(buf)
+        self._table = np.array(lines, np.int64).reshape(-1, 5)
         self._table_buffers = buffers  # keeps every address in the table valid
+        self._traced = [traces[k] for k in range(len(traces))] if traced and traces else None
         self._active = active
-        self._row = rows_at.pop() if rows_at else 0
+        self._generations = [self._rows[k].generation for k in active]
+        self._row = n_state
+        self._step_delta = n_step - n_state
+        self._capacity = self._rows[active[0]].capacity if active else 0
+
+    def _sync_rows(self) -> None:
+        """Bring the row counts of the episodes being gathered up to date (while their
+        step rows are gathered too, one shared counter stands for all of them)."""
+        if self._traced is None:
+            return
+        for k, generation in zip(self._active, self._generations, strict=True):
+            rows = self._rows[k]
+            if rows.generation == generation:  # else its block was taken: counts are fresh
+                rows.n_state = self._row
+                rows.n_step = self._row + self._step_delta
 
     def _check_states(self, lanes: Sequence[Lane]) -> None:
         for k in self._active:
@@ -1181,14 +986,15 @@ class RunRecorder:
             raise ValueError(f"{len(traces)} traces for {len(self.episodes)} lanes")
         if self._keep_traces is None:
             self._keep_traces = [
-                tr.action.shape[0] == 1 and tr.action.nbytes + tr.reward.nbytes + sum(
+                not self.reused_traces and tr.action.shape[0] == 1
+                and tr.action.nbytes + tr.reward.nbytes + sum(
                     v.nbytes for v in tr.internals.values()) <= _KEEP_TRACE_BYTES
                 for tr in traces]
         if not self._gather:
             self._capture_by_field(traces)
         else:
             if self._seen_takes != self.writer._takes:
-                self._rebuild()
+                self._rebuild(traces)
             if self._gather:
                 self._capture_gathered(traces)
             else:
@@ -1200,34 +1006,43 @@ class RunRecorder:
         active = self._active
         if not active:
             return
+        traced = self._traced
         for k in active:
             if lanes[k].state is not self._states[k]:
                 self._check_states(lanes)
+            if traced is not None and traces[k] is not traced[k]:
+                raise RuntimeError("capture was promised traces refilled in place"
+                                   " (Session.step(reuse_trace=True)) and got new ones")
         if traces[0].action.shape[0] != 1:
             raise ValueError("capture takes the traces of exactly one step"
                              " (Session.step(1, trace=True))")
-        if self._row >= self._rows[active[0]].capacity:  # never write past the buffers
+        if self._row >= self._capacity:  # never write past the buffers
             raise RuntimeError("a full block was not written (an earlier error?)")
         stopped = _gather_rows(self._table, self._row)
         self._row += 1
-        keep = self._keep_traces
-        full = False
-        for k in active:
-            rows = self._rows[k]
-            rows.n_state += 1
-            if keep[k]:
-                rows.add_trace(traces[k])
-            else:
-                rows.add_step(traces[k])
-            full = full or rows.full
+        if traced is not None:  # step rows were gathered as well: nothing per lane
+            full = self._row == self._capacity
+        else:
+            keep = self._keep_traces
+            full = False
+            for k in active:
+                rows = self._rows[k]
+                rows.n_state += 1
+                if keep[k]:
+                    rows.add_trace(traces[k])
+                else:
+                    rows.add_step(traces[k])
+                full = full or rows.full
         if self._stream_every and not full and self._row % self._stream_every == 0:
             self._stream_out()
         if stopped:
+            self._sync_rows()
             for k in active:
                 if stopped >> k & 1:
                     self.episodes[k].stepping = False
             self._seen_takes = -1  # rebuild: the stopped lanes leave the table
         if full:
+            self._sync_rows()
             self._check_states(lanes)
             for k in active:
                 if self._rows[k].full:
@@ -1236,6 +1051,7 @@ class RunRecorder:
 
     def _stream_out(self) -> None:
         """Hand over every whole chunk of the bulk state fields gathered so far."""
+        self._sync_rows()
         for k in self._active:
             rows = self._rows[k]
             n = rows.n_state
@@ -1265,6 +1081,8 @@ class RunRecorder:
         are written and flushed before any is marked.
         """
         t0 = time.perf_counter()
+        self._sync_rows()
+        self.writer._live_runs.discard(self)
         if self._gather and self._active:
             self._check_states(self.session.lanes)
         pending = [ep for ep in self.episodes if ep.status == STATUS_RUNNING]
@@ -1327,6 +1145,7 @@ class RecordResult:
     bytes_recorded: int
     seconds_in_background: float = 0.0
     background: bool = False
+    writer: str = "inline"  # where the h5py work ran: "process", "thread" or "inline"
 
 
 class _StopFlag:
@@ -1423,14 +1242,14 @@ def _run_episodes(scene: Scene, episodes: int, seed: int | None, distribution: s
             from simulator.metrics import MetricsTracker
 
             tracker = MetricsTracker(session)
-        run = writer.begin_run(session, k) if writer is not None else None
+        run = writer.begin_run(session, k, reused_traces=True) if writer is not None else None
         steps = 0
         interrupted = False
         while not session.done and steps < session.horizon:
             if stop is not None and stop.requested:
                 interrupted = True
                 break
-            traces = session.step(1, trace=run is not None)
+            traces = session.step(1, trace=run is not None, reuse_trace=True)
             steps += 1
             if run is not None:
                 run.capture(traces)
@@ -1476,19 +1295,28 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
            force: bool = False, compression: str = "lzf", block_steps: int | None = None,
            progress: Callable[[RecordProgress], None] | None = None,
            handle_signals: bool = True, attrs: Mapping[str, Any] | None = None,
-           background: bool | None = None) -> RecordResult:
+           background: bool | None = None, process: bool | None = None) -> RecordResult:
     """Record ``episodes`` runs of ``scene`` headless into a new HDF5 file.
 
     Run k draws from seed :func:`episode_seed` (seed, k) and yields one episode per lane.
     SIGINT / SIGTERM (if ``handle_signals``, in the main thread) stop after the current
     step: the unfinished episodes are marked interrupted and the file is closed cleanly.
     UserError for a bad scene option or an existing file without ``force``;
-    RecordingWriteError if writing fails. ``background``: write on a background thread or
-    inline; by default, whichever :func:`background_pays` says is cheaper for this run.
+    RecordingWriteError if writing fails. ``process``: do the h5py work in a writer process
+    (the default where processes can be forked, see :class:`_ProcessWorker`); otherwise
+    ``background`` says whether it runs on a background thread or inline (by default,
+    whichever :func:`background_pays` says is cheaper for this run).
     """
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
     base = scene.model.seed if seed is None else int(seed)
+    if process is None:
+        process = background is None and writer_process_available()
+    elif process and not writer_process_available():
+        raise UserError("a writer process is not available on this platform"
+                        " (use the thread or inline writer)")
+    if process:
+        prestart_writer_process()  # it starts up while the probe below loads the kernels
     # Validate everything a Session checks before creating the file.
     probe = Session(scene, seed=base, distribution=distribution, n_copies=1, agents=agents)
     target = Path(path) if path is not None else default_output(scene)
@@ -1499,7 +1327,8 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
     if background is None:
         background = background_pays(probe, n_copies)
     writer = RecordingWriter(target, scene, base, force=force, compression=compression,
-                             block_steps=block_steps, attrs=meta, background=background)
+                             block_steps=block_steps, attrs=meta, background=background,
+                             process=process)
     with writer, _stop_on_signals(handle_signals) as stop:
         runs = run_episodes(scene, episodes=episodes, seed=base,
                             distribution=probe.distribution, agents=agents,
@@ -1509,7 +1338,8 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
         writer.close(status)
         writer.seconds += time.perf_counter() - t0  # waiting for the writer thread to finish
     return RecordResult(target, status, runs, writer.n_episodes, writer.seconds,
-                        writer.bytes_recorded, writer.background_seconds, background)
+                        writer.bytes_recorded, writer.background_seconds,
+                        writer.mode != "inline", writer.mode)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -71,6 +71,10 @@ class Lane:
     state: Any
     events: list[Event] = field(default_factory=list)
     _packed: EventArrays | None = None
+    # The trace refilled by Session.step(reuse_trace=True), and the (steps, copies, agents)
+    # it was made for.
+    _trace: StepTrace | None = field(default=None, repr=False)
+    _trace_key: tuple[int, int, int] | None = field(default=None, repr=False)
 
     @property
     def agent(self) -> AgentSpec:
@@ -161,14 +165,31 @@ class Session:
                                        self.driver.n_event_params)
         return lane._packed
 
-    def step(self, n_steps: int = 1, trace: bool = True) -> list[StepTrace]:
-        """Advance every lane by up to ``n_steps`` (stopped copies stay put)."""
+    def step(self, n_steps: int = 1, trace: bool = True,
+             reuse_trace: bool = False) -> list[StepTrace]:
+        """Advance every lane by up to ``n_steps`` (stopped copies stay put).
+
+        ``reuse_trace``: each lane's trace is the same StepTrace object, refilled, at every
+        call with the same ``n_steps`` — no arrays allocated per step, and their addresses
+        stay put (the recorder copies copy 0's rows out by address). Entries of copies that
+        did not step keep the values of an earlier call.
+        """
         self._clock = min(self._clock + n_steps, self.horizon)
-        return [
-            self.driver.advance(lane.state, lane.agents, self.packed_events(lane), self.params,
-                                self.seed, n_steps, trace)
-            for lane in self.lanes
-        ]
+        if not (trace and reuse_trace):
+            return [
+                self.driver.advance(lane.state, lane.agents, self.packed_events(lane),
+                                    self.params, self.seed, n_steps, trace)
+                for lane in self.lanes
+            ]
+        out = []
+        for lane in self.lanes:
+            key = (n_steps, lane.state.n_copies, len(lane.agents))
+            kept = lane._trace if lane._trace_key == key else None
+            lane._trace = self.driver.advance(lane.state, lane.agents, self.packed_events(lane),
+                                              self.params, self.seed, n_steps, trace, out=kept)
+            lane._trace_key = key
+            out.append(lane._trace)
+        return out
 
     def run(self, max_steps: int | None = None, trace: bool = False) -> list[StepTrace]:
         """Step until every copy stops or ``max_steps`` more steps have passed."""

@@ -296,9 +296,11 @@ class ArenaDriver:
         return state
 
     def advance(self, state: ArenaState, agents: list[AgentSpec], events: EventArrays,
-                params: np.ndarray, seed: int, n_steps: int, trace: bool = True) -> StepTrace:
+                params: np.ndarray, seed: int, n_steps: int, trace: bool = True,
+                out: StepTrace | None = None) -> StepTrace:
         """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
-        (action (S, E, A, 2) float64 thrust in the unit disc, NaN once a copy stopped)."""
+        (action (S, E, A, 2) float64 thrust in the unit disc, NaN once a copy stopped;
+        ``out`` refilled if given: see WorldDriver.advance)."""
         n_copies, n_agents = state.n_copies, len(agents)
         pushers = np.flatnonzero(state.role[0] == ROLE_PUSHER).astype(np.int32)
         if n_agents > min(len(pushers), arena.MAX_AGENTS):
@@ -320,11 +322,17 @@ class ArenaDriver:
         objectives = np.array([agent.objective.as_array() for agent in agents], np.int32)
         objectives = objectives.reshape(n_agents, 3)
         rows = n_steps if trace else 0
-        action = np.full((rows, n_copies, n_agents, 2), np.nan)
-        reward = np.zeros((rows, n_copies, n_agents))
-        rule = np.full((rows, n_copies, n_agents), -1, np.int16)
-        nodes = np.zeros((rows, n_copies, n_agents), np.int32)
-        world_steps = np.zeros(n_copies, np.int64)
+        if out is not None and trace:
+            action, reward, world_steps = out.action, out.reward, out.world_steps
+            rule, nodes = out.internals["rule"], out.internals["nodes"]
+            world_steps[:] = 0
+        else:
+            out = None
+            action = np.full((rows, n_copies, n_agents, 2), np.nan)
+            reward = np.zeros((rows, n_copies, n_agents))
+            rule = np.full((rows, n_copies, n_agents), -1, np.int16)
+            nodes = np.zeros((rows, n_copies, n_agents), np.int32)
+            world_steps = np.zeros(n_copies, np.int64)
         wide = n_copies < numba.get_num_threads() and state.n_bodies >= WIDE_MIN_BODIES
         kernel = arena_rollout_wide if wide else arena_rollout
         kernel(
@@ -335,6 +343,8 @@ class ArenaDriver:
             state.goal_code, state.box, state.wind, state.noise, state.held, state.ret,
             state.t, state.status, action, reward, rule, nodes, world_steps,
         )
+        if out is not None:
+            return out
         return StepTrace(action=action, reward=reward,
                          internals={"rule": rule, "nodes": nodes}, world_steps=world_steps)
 

@@ -88,7 +88,12 @@ class WorldDriver(Protocol):
                       seed: int) -> Any: ...
 
     def advance(self, state: Any, agents: list[Any], events: EventArrays, params: np.ndarray,
-                seed: int, n_steps: int, trace: bool) -> StepTrace: ...
+                seed: int, n_steps: int, trace: bool,
+                out: StepTrace | None = None) -> StepTrace:
+        """Step ``state`` in place; ``out``: a trace this driver returned before for the
+        same ``n_steps``, copies and agents, refilled instead of allocating one (entries of
+        copies that did not step keep their old values)."""
+        ...
 
     def encode_event(self, kind: str, target: int,
                      params: dict[str, Any]) -> tuple[float, ...]: ...

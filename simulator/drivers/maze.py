@@ -182,18 +182,27 @@ class MazeDriver:
         return state
 
     def advance(self, state: MazeState, agents: list[AgentSpec], events: EventArrays,
-                params: np.ndarray, seed: int, n_steps: int, trace: bool = True) -> StepTrace:
-        """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace."""
+                params: np.ndarray, seed: int, n_steps: int, trace: bool = True,
+                out: StepTrace | None = None) -> StepTrace:
+        """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
+        (``out`` refilled if given: see WorldDriver.advance)."""
         if len(agents) != 1:
             raise UserError(f"a maze lane holds exactly one agent, not {len(agents)}")
         agent = agents[0]
         n_copies = state.n_copies
         rows = n_steps if trace else 0
-        action = np.full((rows, n_copies), -1, np.int8)
-        reward = np.zeros((rows, n_copies), np.float64)
-        rule = np.full((rows, n_copies), -1, np.int16)
-        nodes = np.zeros((rows, n_copies), np.int32)
-        world_steps = np.zeros(n_copies, np.int64)
+        if out is not None and trace:
+            action, reward = out.action[:, :, 0], out.reward[:, :, 0]
+            rule, nodes = out.internals["rule"][:, :, 0], out.internals["nodes"][:, :, 0]
+            world_steps = out.world_steps
+            world_steps[:] = 0
+        else:
+            out = None
+            action = np.full((rows, n_copies), -1, np.int8)
+            reward = np.zeros((rows, n_copies), np.float64)
+            rule = np.full((rows, n_copies), -1, np.int16)
+            nodes = np.zeros((rows, n_copies), np.int32)
+            world_steps = np.zeros(n_copies, np.int64)
         maze_rollout(
             n_steps, seed, params, agent.code, agent.params, agent.rules,
             agent.objective.as_array(),
@@ -202,6 +211,8 @@ class MazeDriver:
             state.obj_reward, state.t, state.status, state.ret, state.reached, state.noise,
             action, reward, rule, nodes, world_steps,
         )
+        if out is not None:
+            return out
         # One agent per maze lane: the agent axis is added as a view, not a copy.
         return StepTrace(
             action=action[:, :, None], reward=reward[:, :, None],

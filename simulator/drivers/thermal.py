@@ -250,8 +250,10 @@ class ThermalDriver:
         return out
 
     def advance(self, state: ThermalState, agents: list[AgentSpec], events: EventArrays,
-                params: np.ndarray, seed: int, n_steps: int, trace: bool = True) -> StepTrace:
-        """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace."""
+                params: np.ndarray, seed: int, n_steps: int, trace: bool = True,
+                out: StepTrace | None = None) -> StepTrace:
+        """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
+        (``out`` refilled if given: see WorldDriver.advance)."""
         agent_params = self._agent_params(state, agents)
         n_copies, n_agents = state.n_copies, len(agents)
         n_rules = np.array([len(a.rules) for a in agents], np.int64)
@@ -260,12 +262,19 @@ class ThermalDriver:
         for i, agent in enumerate(agents):
             rules[i, :len(agent.rules)] = agent.rules
         rows = n_steps if trace else 0
-        action = np.full((rows, n_copies, n_agents), np.nan)
-        reward = np.zeros((rows, n_copies, n_agents))
-        rule = np.full((rows, n_copies, n_agents), -1, np.int16)
-        nodes = np.zeros((rows, n_copies, n_agents), np.int32)
-        heater = np.full((rows, n_copies, n_agents), -1, np.int8)
-        world_steps = np.zeros(n_copies, np.int64)
+        if out is not None and trace:
+            action, reward, world_steps = out.action, out.reward, out.world_steps
+            rule, nodes = out.internals["rule"], out.internals["nodes"]
+            heater = out.internals["heater"]
+            world_steps[:] = 0
+        else:
+            out = None
+            action = np.full((rows, n_copies, n_agents), np.nan)
+            reward = np.zeros((rows, n_copies, n_agents))
+            rule = np.full((rows, n_copies, n_agents), -1, np.int16)
+            nodes = np.zeros((rows, n_copies, n_agents), np.int32)
+            heater = np.full((rows, n_copies, n_agents), -1, np.int8)
+            world_steps = np.zeros(n_copies, np.int64)
         s = state
         thermal_rollout(
             n_steps, seed, params, np.array([a.code for a in agents], np.int64),
@@ -277,6 +286,8 @@ class ThermalDriver:
             s.held, s.ret, s.t, s.status,
             action, reward, rule, nodes, heater, world_steps,
         )
+        if out is not None:
+            return out
         return StepTrace(action=action, reward=reward,
                          internals={"rule": rule, "nodes": nodes, "heater": heater},
                          world_steps=world_steps)

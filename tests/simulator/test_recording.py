@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import h5py
@@ -272,10 +273,11 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
 
     reference = make("inline", background=False)
     _assert_same_contents(reference, make("thread", background=True))
+    _assert_same_contents(reference, make("process", process=True))
     monkeypatch.setattr(recording, "_KEEP_TRACE_BYTES", 0)  # copy step rows every step
     _assert_same_contents(reference, make("copied", background=True))
     monkeypatch.setattr(recording.RunRecorder, "_rebuild",
-                        lambda self: setattr(self, "_gather", False))  # field by field
+                        lambda self, *a: setattr(self, "_gather", False))  # field by field
     _assert_same_contents(reference, make("by_field", background=False))
     with Recording.open(reference) as rec:
         assert all(check.ok for check in verify(rec))
@@ -284,17 +286,17 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
 def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, monkeypatch):
     """The thermal world's rooms are wide rows: on the writer thread they go to the file a
     chunk at a time, ahead of their block; the file holds the same values."""
-    from simulator import recording
+    from simulator import h5file
 
     scene = Scene.load("thermostat")
     streamed = []
-    real_stream = recording._EpisodeFile.stream
+    real_stream = h5file._EpisodeFile.stream
 
     def counting_stream(self, factory, parts, capacity):
         streamed.append(sorted(parts))
         return real_stream(self, factory, parts, capacity)
 
-    monkeypatch.setattr(recording._EpisodeFile, "stream", counting_stream)
+    monkeypatch.setattr(h5file._EpisodeFile, "stream", counting_stream)
     inline, thread = tmp_path / "inline.h5", tmp_path / "thread.h5"
     threads = numba.get_num_threads()
     record(scene, inline, handle_signals=False, background=False)
@@ -313,16 +315,16 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
 @pytest.mark.parametrize("background", [True, False])
 def test_a_write_error_surfaces_once_and_the_file_stays_readable(
         scene, tmp_path, monkeypatch, background):
-    from simulator import recording
+    from simulator import h5file, recording
 
-    real_write = recording._EpisodeFile.write
+    real_write = h5file._EpisodeFile.write
 
     def failing_write(self, *args, **kwargs):
         if self.name == "episode_2":  # run 1, lane 0: its first block
             raise OSError(28, "No space left on device")
         return real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(recording._EpisodeFile, "write", failing_write)
+    monkeypatch.setattr(h5file._EpisodeFile, "write", failing_write)
     out = tmp_path / "full.h5"
     with pytest.raises(recording.RecordingWriteError) as err:
         record(scene, out, episodes=3, block_steps=4, handle_signals=False,
@@ -337,9 +339,37 @@ def test_a_write_error_surfaces_once_and_the_file_stays_readable(
         assert all(ep.status != "complete" for ep in rec if ep.run > 0)
         assert all(check.ok for check in verify(rec))
     result = CliRunner().invoke(main, ["record", str(scene.path), "-o", str(out), "--force",
-                                       "--episodes", "2"])
+                                       "--episodes", "2", "--writer", "thread"])
     assert result.exit_code == 2 and "writing the recording failed" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_writer_process_that_dies_is_one_write_error_and_keeps_what_it_flushed(
+        scene, tmp_path):
+    """The writer process killed mid-recording: the recorder raises one
+    RecordingWriteError, leaves no process behind, and the runs flushed before stay
+    readable; the next recording starts a new writer process."""
+    from simulator import recording
+
+    out = tmp_path / "orphaned.h5"
+    killed = []
+
+    def progress(p):
+        if p.run == 1 and p.step == 3 and not p.finished and not killed:
+            p.writer.sync()  # run 0 is in the file
+            killed.append(p.writer._worker.pid)
+            os.kill(killed[0], signal.SIGKILL)
+
+    with pytest.raises(recording.RecordingWriteError) as err:
+        record(scene, out, episodes=3, block_steps=4, handle_signals=False, process=True,
+               progress=progress)
+    assert "writer process ended early" in str(err.value) and "\n" not in str(err.value)
+    with Recording.open(out) as rec:
+        assert [ep.status for ep in rec if ep.run == 0] == ["complete", "complete"]
+        assert all(check.ok for check in verify(rec))
+    again = record(scene, tmp_path / "again.h5", episodes=1, handle_signals=False,
+                   process=True)
+    assert again.status == "complete" and again.writer == "process"
 
 
 def test_sync_waits_for_the_background_writer(scene, tmp_path):
@@ -436,7 +466,8 @@ from simulator.recording import record
 from simulator.scene import Scene
 
 mode, scene_path, out, at_step = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-background = {"thread": True, "inline": False}[sys.argv[5]]
+background = {"thread": True, "inline": False, "process": None}[sys.argv[5]]
+process = sys.argv[5] == "process"
 got_signal = False
 
 def progress(p):
@@ -460,7 +491,8 @@ def progress(p):
             time.sleep(0.01)
 
 result = record(Scene.load(scene_path), out, episodes=3, block_steps=4, progress=progress,
-                background=background)
+                background=background, process=process)
+assert result.writer == sys.argv[5]
 print(result.status, result.runs_complete, flush=True)
 '''
 
@@ -495,13 +527,29 @@ def _runs_of(rec: Recording) -> dict[int, list]:
     return runs
 
 
-@pytest.mark.parametrize(("at_step", "writer"), [(1, "inline"), (6, "inline"), (6, "thread")])
+def _wait_until_closed(path: Path) -> None:
+    """Wait for whoever still has ``path`` open for writing (a writer process finishing
+    after its recorder was killed) to close it: HDF5 locks a file it writes."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with h5py.File(path, "r", locking=True):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("at_step", "writer"), [(1, "inline"), (6, "inline"), (6, "thread"),
+                                                 (6, "process")])
 def test_sigkill_leaves_finished_episodes_readable_and_marks_the_rest_running(
         scene, tmp_path, at_step, writer):
     out = tmp_path / "killed.h5"
     proc = _start_recorder("kill", scene, out, tmp_path, at_step, writer)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    _wait_until_closed(out)  # a writer process keeps what it got, then closes the file
     with Recording.open(out) as rec:
         assert rec.status == "running"
         runs = _runs_of(rec)
@@ -523,7 +571,7 @@ def test_sigkill_leaves_finished_episodes_readable_and_marks_the_rest_running(
     assert [ep["unfinished"] for ep in summary["episodes"]] == [False, False, True, True]
 
 
-@pytest.mark.parametrize("writer", ["inline", "thread"])
+@pytest.mark.parametrize("writer", ["inline", "thread", "process"])
 def test_sigint_closes_cleanly_and_marks_the_episode_interrupted(scene, tmp_path, writer):
     out = tmp_path / "interrupted.h5"
     proc = _start_recorder("int", scene, out, tmp_path, writer=writer)
