@@ -50,8 +50,11 @@ def _timed(fn: Callable[[], object], repeat: int = 3) -> float:
 
 
 def run_benchmarks(quick: bool = False,
-                   progress: Callable[[str], None] | None = None) -> dict[str, object]:
-    """Run every benchmark; returns a flat dict of figures (steps per second unless named)."""
+                   progress: Callable[[str], None] | None = None,
+                   gui: bool = False, engine: bool = True) -> dict[str, object]:
+    """Run every benchmark; returns a flat dict of figures (steps per second unless named).
+    ``gui`` adds the desktop GUI's figures (needs PySide6; offscreen without a display);
+    ``engine=False`` leaves the engine's out."""
     from simulator.session import Session
 
     say = progress or (lambda _msg: None)
@@ -60,6 +63,8 @@ def run_benchmarks(quick: bool = False,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu",
         "numba_threads": numba.get_num_threads(),
     }
+    if not engine:
+        return {**figures, **(_bench_gui(quick, say) if gui else {})}
     driver = get_driver("maze")
     scene = Scene.from_text(_OPEN_ROOM)
     n_copies = 4096 if quick else 16384
@@ -104,6 +109,8 @@ def run_benchmarks(quick: bool = False,
     figures.update(_bench_thermal(quick, say))
     figures.update(_bench_recording(quick, say))
     figures.update(_bench_arena(quick, say))
+    if gui:
+        figures.update(_bench_gui(quick, say))
     return figures
 
 
@@ -171,11 +178,14 @@ def _bench_thermal(quick: bool, say: Callable[[str], None]) -> dict[str, object]
 def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
     """What the HDF5 recorder costs: the same runs stepped with and without it
     (:func:`simulator.recording.record` against :func:`~simulator.recording.run_episodes`,
-    the same loop), interleaved, best of several, the writer on the thread or inline as
-    ``record`` chooses. Two realistic cases — walled_maze/anywhere at the scene's ensemble
-    with metrics over several runs, and the thermostat scene's 1800 steps with one copy —
-    and, labelled as such, the worst case: single-copy runs of short maze episodes, where
-    the fixed HDF5 cost of an episode (two dozen datasets) meets the cheapest simulation.
+    the same loop), interleaved, best of several, with the writer ``record`` chooses (a
+    writer process on POSIX). The writer process is started once per Python process and
+    reused — ``steersim record`` starts it while the kernels load — so its start-up is
+    reported apart, as ``recording_writer_start_s``. Two realistic cases —
+    walled_maze/anywhere at the scene's ensemble with metrics over several runs, and the
+    thermostat scene's 1800 steps with one copy — and, labelled as such, the worst case:
+    single-copy runs of short maze episodes, where the fixed HDF5 cost of an episode
+    (about twenty datasets, ~2 ms of h5py work) exceeds the simulation itself (~0.7 ms).
 
     Other jobs on the machine skew wall times, so each timed run also measures the CPU the
     rest of the machine used meanwhile (Linux); the best of the quiet runs is reported when
@@ -253,7 +263,7 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
             last = results[-1]
             name = suffix or "_maze_ensemble"
             out[f"recording_overhead{suffix}"] = best_with / best_off
-            out[f"recording_writer{name}"] = "thread" if last.background else "inline"
+            out[f"recording_writer{name}"] = last.writer
             # The share of the recorded run the simulation's thread spent in the recorder
             # (capturing rows, handing them over, writing inline, waiting at the end).
             in_writer = min(r.seconds_in_writer for r in results[1:])
@@ -267,6 +277,10 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
             else:
                 out["recording_ms_per_episode_worst"] = h5py_seconds / last.episodes * 1e3
     out["recording_other_load_cpus"] = round(statistics.median(loads), 2) if loads else None
+    from simulator.recording import writer_process_available, writer_process_start_seconds
+
+    if writer_process_available():
+        out["recording_writer_start_s"] = writer_process_start_seconds()
     return out
 
 
@@ -318,3 +332,153 @@ def _bench_arena(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
     return {"arena_body_steps_per_s": n_bodies * n_steps / seconds,
             "arena_bodies": n_bodies,
             "arena_substeps": int(session.params[arena.P_SUBSTEPS])}
+
+
+def _bench_gui(quick: bool, say: Callable[[str], None],
+               seconds: float | None = None) -> dict[str, object]:
+    """The desktop GUI's frame rate and click latency (DESIGN.md: 60 frames/s with 3 lanes,
+    ensembles and live plots; a click's effect visible in < 50 ms).
+
+    Opens the main window (1600 x 1000, offscreen when there is no display) on walled_maze's
+    three lanes at their default ensembles (thermostat and heuristic 4096 copies, the tree
+    search fewer), ghosts, internals and live plots on, playing at 60 steps/s with loop on
+    for ``seconds`` in Qt's own event loop, while a timer draws a wall in lane 2 every
+    0.45 s (a click through Qt's input path, hitting all lanes). Reports:
+
+    - ``gui_frames_per_s``: paints of lane 1's world view per second (every view is painted
+      when the world changed or a click's flash fades);
+    - ``gui_steps_per_s``: race steps per second (``gui_steps_requested_per_s`` asked);
+    - ``gui_click_preview_ms``: median click → first frame painted with its preview;
+    - ``gui_click_effect_ms``: median click → first frame painted of the world stepped with
+      the wall in it (``_max``: the slowest), over ``gui_clicks`` clicks;
+    - ``gui_other_load_cpus``: CPUs other processes used meanwhile (Linux), since the figures
+      are wall-clock figures of a 2-core machine.
+    """
+    import math
+    import os
+    import statistics
+    import sys
+    import tempfile
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6 import QtCore, QtTest, QtWidgets
+
+    from simulator.gui.main_window import MainWindow
+    from simulator.render import THEMES
+    from simulator.render import maze as maze_render
+    from simulator.worlds import maze as maze_world
+
+    seconds = seconds or (3.0 if quick else 10.0)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    platform_name = QtWidgets.QApplication.platformName()
+    say(f"gui: walled_maze, 3 lanes, 60 steps/s, a click every 0.45 s, {seconds:g} s"
+        f" ({platform_name})")
+
+    def cpu_ticks() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [int(v) for v in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # busy, total (all cpus)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = QtCore.QSettings(os.path.join(tmp, "bench.ini"),
+                                    QtCore.QSettings.Format.IniFormat)
+        window = MainWindow("walled_maze", settings=settings)
+        try:
+            window.resize(1600, 1000)
+            window.show()
+            QtTest.QTest.qWaitForWindowExposed(window, 5000)
+            for _ in range(3):  # warm up: compiled kernels, the renderer's cached layers
+                window.step_once()
+            window.reset()
+            window.speed_slider.setValue(math.ceil(100 * math.log10(60)))  # 60.3 steps/s
+            window.loop_action.setChecked(True)
+            next(a for a in window.tool_group.actions()
+                 if window.tools[a.data()].info.name == "wall").trigger()
+            lane = 1
+            view = window.view(lane)
+            paints: list[float] = []
+            window.view(0).painted.connect(lambda _lane, when: paints.append(when))
+            pending: list[tuple[float, int, int]] = []  # (click time, row, col)
+            effects: list[float] = []
+            state = {"clicks": 0, "k": 0}
+
+            def shown_cell(row: int, col: int) -> int:
+                return int(window.shown.lanes[lane].state.cell[0, row, col])
+
+            def on_paint(_lane: int, when: float) -> None:
+                for item in list(pending):
+                    t0, row, col = item
+                    if shown_cell(row, col) == maze_world.CELL_WALL:
+                        effects.append(when - t0)
+                        pending.remove(item)
+                    elif when - t0 > 1.0:  # the loop restarted first: the wall was forgotten
+                        pending.remove(item)
+
+            view.painted.connect(on_paint)
+
+            def click() -> None:
+                shown = window.shown
+                if pending or shown is None or shown.done:
+                    return
+                world = shown.lanes[lane].state
+                free = [(r, c) for r, c in np.argwhere(world.cell[0] == maze_world.CELL_FLOOR)
+                        if (r, c) != tuple(world.agent_pos[0])
+                        and not any((world.obj_kind[0] >= 0)
+                                    & np.all(world.obj_pos[0] == (r, c), axis=1))]
+                if not free or int(world.status[0]) != 0:
+                    return
+                row, col = (int(v) for v in free[state["k"] % len(free)])
+                state["k"] += 7  # spread the walls over the room
+                lay = maze_render.layout(world.cell.shape[1:], (view.width(), view.height()),
+                                         THEMES[view.theme], view.last_overlays)
+                x, y = lay.center(row, col)
+                pending.append((time.perf_counter(), row, col))
+                state["clicks"] += 1
+                QtTest.QTest.mouseClick(view, QtCore.Qt.MouseButton.LeftButton,
+                                        pos=QtCore.QPoint(x, y))
+
+            clicker = QtCore.QTimer()
+            clicker.timeout.connect(click)
+            window.click_latencies.clear()
+            before, own0 = cpu_ticks(), os.times()
+            steps0, start = window.worker.steps_taken, time.perf_counter()
+            window.play()
+            clicker.start(450)
+            loop = QtCore.QEventLoop()
+            QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+            loop.exec()
+            clicker.stop()
+            wall = time.perf_counter() - start
+            steps = window.worker.steps_taken - steps0
+            window.pause()
+            after, own1 = cpu_ticks(), os.times()
+            previews = list(window.click_latencies)
+            lanes = ", ".join(f"{run.agents[0].name} {run.n_copies}"
+                              for run in window.race.lanes)
+        finally:
+            window.close()
+            window.deleteLater()
+            app.processEvents()
+    other = None
+    if before is not None and after is not None and after[1] > before[1]:
+        own = (own1.user + own1.system - own0.user - own0.system) * os.sysconf("SC_CLK_TCK")
+        other = max(0.0, (after[0] - before[0] - own) / (after[1] - before[1])
+                    * (os.cpu_count() or 1))
+    span = paints[-1] - paints[0] if len(paints) > 1 else 0.0
+    return {
+        "gui_frames_per_s": (len(paints) - 1) / span if span > 0 else 0.0,
+        "gui_steps_per_s": steps / wall,
+        "gui_steps_requested_per_s": 10 ** (math.ceil(100 * math.log10(60)) / 100),
+        "gui_click_preview_ms": statistics.median(previews) * 1e3 if previews else None,
+        "gui_click_effect_ms": statistics.median(effects) * 1e3 if effects else None,
+        "gui_click_effect_max_ms": max(effects) * 1e3 if effects else None,
+        "gui_clicks": len(effects),
+        "gui_lanes": lanes,
+        "gui_platform": platform_name,
+        "gui_other_load_cpus": round(other, 2) if other is not None else None,
+    }

@@ -13,8 +13,10 @@ import collections
 import contextlib
 import dataclasses
 import functools
+import os
 import pickle
 import signal
+import struct
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -590,6 +592,34 @@ class _FileWorker:
 
 
 # --- the writer process --------------------------------------------------------------------
+_HEADER = struct.Struct("<Q")  # a message on the pipes: its length, then pickled bytes
+
+
+def write_message(fd: int, data: bytes) -> None:
+    """Write one message to the pipe ``fd`` (blocking until the pipe takes it all)."""
+    os.write(fd, _HEADER.pack(len(data)))
+    view, done = memoryview(data), 0
+    while done < len(data):
+        done += os.write(fd, view[done:])
+
+
+def read_message(fd: int) -> bytearray | None:
+    """Read one message from the pipe ``fd``; None once it is closed."""
+    header = _read_exact(fd, _HEADER.size)
+    return None if header is None else _read_exact(fd, _HEADER.unpack(header)[0])
+
+
+def _read_exact(fd: int, n: int) -> bytearray | None:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            return None
+        got += k
+    return buf
+
+
 def portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling (to cross from the writer process), else a
     RuntimeError carrying its type and text."""
@@ -598,6 +628,16 @@ def portable(exc: BaseException) -> BaseException:
         return exc
     except Exception:  # noqa: BLE001 - any pickling failure means "send the text instead"
         return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+class _Answers:
+    """The writer process's side of the results pipe."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        write_message(self.fd, pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class _Served:
@@ -676,26 +716,32 @@ def serve(jobs_fd: int, results_fd: int) -> None:
     (SIGKILL) the pipe reads as closed: every op received is done and the file closed, so
     finished episodes stay marked and unfinished ones ``running``.
     """
-    from multiprocessing.connection import Connection
+    import select
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    jobs = Connection(jobs_fd, writable=False)
-    results = Connection(results_fd, readable=False)
+    results = _Answers(results_fd)
+    waiting = select.poll()
+    waiting.register(jobs_fd, select.POLLIN)
     current: _Served | None = None
     while True:
         try:
-            batch = pickle.loads(jobs.recv_bytes())
-        except (EOFError, OSError):  # the recorder is gone: keep what came, then close
+            data = read_message(jobs_fd)
+        except OSError:
+            data = None
+        if data is None:  # the recorder is gone: keep what came, then close
             if current is not None:
                 current.do(("close", None))
             return
+        batch = pickle.loads(data)
         for op in batch:
-            if op[0] == "open":
+            if op[0] == "ping":
+                results.send(("pong",))
+            elif op[0] == "open":
                 current = _Served(op[1], op[2], results)
             elif current is not None and current.do(op):
                 current = None
         if current is not None:
             current.report()
-            if current.dirty and not jobs.poll():
+            if current.dirty and not waiting.poll(0):
                 current.flush()

@@ -8,16 +8,18 @@ narrowing metrics. Everything here is world-agnostic: it reads ``state.as_dict()
 StepTrace fields and ``lane.agents``, never a world's own field names.
 
 Writing is split in two. The simulation's thread only buffers rows: one compiled call per
-step copies copy 0 of every lane's state into preallocated blocks, and small step traces
-are kept as they are. Each full block (``block_steps`` rows) is handed to the file writer,
-which does every h5py call — on a background thread, or inline where that is cheaper
-(:func:`background_pays`): it creates an episode's datasets with its first block (chunked,
-compressed with shuffle + lzf or gzip), extends them with later ones, sets attributes and
-flushes. The file is flushed once a run's episodes exist (status ``running``) and after
-blocks; a run's last rows are flushed *before* its episodes are marked ``complete``. So a
-recorder killed with SIGKILL leaves every episode marked finished readable and the others
-marked ``running``, holding the rows flushed before the kill (with the background thread,
-rows still queued at the kill are lost, as if the kill had come earlier).
+step copies copy 0 of every lane's state — and, when the run loop steps with traces
+refilled in place (``Session.step(reuse_trace=True)``), its step rows — into preallocated
+blocks. Each full block (``block_steps`` rows) is handed to the file writer, which does
+every h5py call (:mod:`simulator.h5file`): in a writer process (the default where one can
+be started, :class:`_ProcessWorker`), on a background thread, or inline. It creates an
+episode's datasets with its first block (chunked, compressed with shuffle + lzf or gzip),
+extends them with later ones, sets attributes and flushes. The file is flushed once a
+run's episodes exist (status ``running``) and after blocks; a run's last rows are flushed
+*before* its episodes are marked ``complete``. So a recorder killed with SIGKILL leaves
+every episode marked finished readable and the others marked ``running``, holding the rows
+flushed before the kill (a writer process writes every op it got, then closes the file;
+with the thread, rows still queued at the kill are lost, as if the kill had come earlier).
 SIGINT / SIGTERM stop :func:`record` at the next step: the queue is drained, the
 unfinished episodes are marked ``interrupted`` and the file is closed cleanly. A write
 error surfaces in the caller's thread, once, as a RecordingWriteError.
@@ -28,6 +30,8 @@ every episode with one copy from its seed, agents and event table, and compares 
 
 from __future__ import annotations
 
+import atexit
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -35,6 +39,7 @@ import json
 import os
 import pickle
 import platform
+import select
 import signal
 import subprocess
 import sys
@@ -42,7 +47,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +60,7 @@ from simulator import __version__
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
 from simulator.h5file import (
+    _QUEUE_BYTES,
     _WORLD_RUNNING,
     COMPRESSIONS,
     STATUS_COMPLETE,
@@ -65,6 +70,8 @@ from simulator.h5file import (
     _Block,
     _chunk_rows,
     _FileWorker,
+    read_message,
+    write_message,
 )
 from simulator.scene import Scene
 from simulator.session import Event, Lane, Session
@@ -74,6 +81,9 @@ FORMAT_VERSION = 1
 RECORDINGS_DIR = Path("recordings")
 
 _BLOCK_BYTES = 4 << 20  # in-memory rows per episode before one resize + write
+# With a writer process, smaller blocks: the last one is written after the run ends, while
+# the recorder waits, so it should be short work.
+_PROCESS_BLOCK_BYTES = 1 << 20
 _MAX_BLOCK_STEPS = 1024
 _VERIFY_BLOCK = 512
 _KEEP_TRACE_BYTES = 4 << 10  # a one-step trace this small is kept whole, not copied per step
@@ -299,11 +309,11 @@ class _StepRows:
                 for name, shape, dtype in self._fields}
 
     @staticmethod
-    def capacity_for(state: Mapping[str, np.ndarray]) -> int:
-        """Rows per block so one block of state stays near _BLOCK_BYTES: a power of two, so
-        that chunks (:func:`_chunk_rows`) tile it."""
+    def capacity_for(state: Mapping[str, np.ndarray], block_bytes: int = _BLOCK_BYTES) -> int:
+        """Rows per block so one block of state stays near ``block_bytes``: a power of two,
+        so that chunks (:func:`_chunk_rows`) tile it."""
         row_bytes = sum(arr[0].nbytes for arr in state.values()) or 1
-        rows = int(max(16, min(_MAX_BLOCK_STEPS, _BLOCK_BYTES // row_bytes)))
+        rows = int(max(16, min(_MAX_BLOCK_STEPS, block_bytes // row_bytes)))
         return 1 << (rows.bit_length() - 1)
 
     @property
@@ -385,11 +395,16 @@ def writer_process_available() -> bool:
 
 
 class _WriterProcess:
-    """A ``python -c 'simulator.h5file.serve(...)'`` child and the two pipes to it.
+    """A ``python -c 'simulator.h5file.serve(...)'`` child, the two pipes to it and the
+    thread that feeds it.
 
     It imports numpy and h5py only, and is reused by one recording after another (see
     :data:`_IDLE_WRITERS`): its start-up (~0.15 s, on the other core) is paid once per
-    Python process, while the kernels load."""
+    Python process, while the kernels load. Messages are handed to a pump thread, which
+    writes them to the pipe (without the GIL): while the writer process is busy with a big
+    batch and the pipe is full, the simulation goes on; it waits only once
+    ``_QUEUE_BYTES`` are queued.
+    """
 
     def __init__(self) -> None:
         jobs_r, jobs_w = os.pipe()
@@ -407,27 +422,92 @@ class _WriterProcess:
                  "serve(int(sys.argv[1]), int(sys.argv[2]))", str(jobs_r), str(results_w)],
                 pass_fds=(jobs_r, results_w), env=env, stdin=subprocess.DEVNULL,
                 start_new_session=True)  # Ctrl-C goes to the recorder only
+        except BaseException:
+            for fd in (jobs_w, results_r):
+                os.close(fd)
+            raise
         finally:
             os.close(jobs_r)
             os.close(results_w)
-        self.jobs = Connection(jobs_w, readable=False)
-        self.results = Connection(results_r, writable=False)
+        self.jobs_fd, self.results_fd = jobs_w, results_r
+        self._poller = select.poll()
+        self._poller.register(results_r, select.POLLIN)
+        self._outbox: collections.deque[bytes] = collections.deque()
+        self._queued = 0
+        self._cv = threading.Condition()
+        self._closing = False
+        self.broken = False  # the pipe to it failed: it is gone
+        self._pump = threading.Thread(target=self._pump_out, name="steersim-writer-pipe",
+                                      daemon=True)
+        self._pump.start()
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None and not self.jobs.closed
+        return self.proc.poll() is None and not self.broken and not self._closing
+
+    def send(self, data: bytes) -> None:
+        """Queue one message for the writer process."""
+        with self._cv:
+            while self._queued > _QUEUE_BYTES and not self.broken:
+                self._cv.wait(0.5)
+            if self.broken:
+                return
+            self._outbox.append(data)
+            self._queued += len(data)
+            self._cv.notify_all()
+
+    def ready(self, timeout: float = 0.0) -> bool:
+        """Whether an answer (or the pipe's end) waits to be read."""
+        return bool(self._poller.poll(int(timeout * 1000)))
+
+    def receive(self) -> tuple[Any, ...] | None:
+        """The next answer; None once the writer process has closed its end."""
+        data = read_message(self.results_fd)
+        return None if data is None else pickle.loads(data)
+
+    def _pump_out(self) -> None:
+        while True:
+            with self._cv:
+                while not self._outbox and not self._closing:
+                    self._cv.wait()
+                if not self._outbox:
+                    return
+                data = self._outbox.popleft()
+            try:
+                if not self.broken:
+                    write_message(self.jobs_fd, data)
+            except OSError:
+                self.broken = True
+            with self._cv:
+                self._queued -= len(data)
+                self._cv.notify_all()
 
     def shut(self) -> None:
-        """Close the pipes (the process sees them close and exits) and reap it."""
-        for conn in (self.jobs, self.results):
+        """Send what is queued, close the pipes (the process sees them close and exits)
+        and reap it."""
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+        self._pump.join()
+        for fd in (self.jobs_fd, self.results_fd):
             with contextlib.suppress(OSError):
-                conn.close()
+                os.close(fd)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
 
 
 _IDLE_WRITERS: list[_WriterProcess] = []  # started, waiting for a recording
 _IDLE_LOCK = threading.Lock()
+
+
+@atexit.register
+def _shut_idle_writers() -> None:
+    """End the idle writer processes with this one (they would see their pipe close
+    anyway; this reaps them)."""
+    with _IDLE_LOCK:
+        idle, _IDLE_WRITERS[:] = list(_IDLE_WRITERS), []
+    for writer in idle:
+        writer.shut()
 
 
 def prestart_writer_process() -> None:
@@ -437,6 +517,22 @@ def prestart_writer_process() -> None:
         _IDLE_WRITERS[:] = [w for w in _IDLE_WRITERS if w.alive]
         if not _IDLE_WRITERS:
             _IDLE_WRITERS.append(_WriterProcess())
+
+
+def writer_process_start_seconds() -> float:
+    """Wall seconds from starting a new writer process to its first answer (for the
+    benchmark); the process is shut down again."""
+    t0 = time.perf_counter()
+    writer = _WriterProcess()
+    try:
+        writer.send(pickle.dumps([("ping",)]))
+        while writer.ready(5.0):
+            message = writer.receive()
+            if message is None or message[0] == "pong":
+                break
+        return time.perf_counter() - t0
+    finally:
+        writer.shut()
 
 
 def _take_writer_process() -> _WriterProcess:
@@ -502,8 +598,10 @@ class _ProcessWorker:
         _FileWorker.check(self)  # type: ignore[arg-type]  # same message, raised once
 
     def episode(self, name: str, op: str, *args: Any, nbytes: int = 0) -> None:
-        """Queue ``op`` on episode ``name`` for the writer process."""
-        self.check()
+        """Queue ``op`` on episode ``name`` for the writer process. (Its answers are read
+        at flushes, not here: polling a pipe gives up the GIL, and getting it back behind
+        the pump thread costs more than the op.)"""
+        _FileWorker.check(self)  # type: ignore[arg-type]  # an error already received
         if self._error is not None:
             return
         if op == "write":
@@ -547,10 +645,7 @@ class _ProcessWorker:
         if not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        try:
-            self._writer.jobs.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-        except (OSError, ValueError):  # the writer process is gone; _await says how
-            pass
+        self._writer.send(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
 
     def _handle(self, message: tuple[Any, ...]) -> str:
         if message[0] == "error":
@@ -560,25 +655,32 @@ class _ProcessWorker:
         return message[0]
 
     def _poll(self) -> None:
-        results = self._writer.results
+        writer = self._writer
         try:
-            while not results.closed and results.poll():
-                self._handle(results.recv())
-        except (OSError, EOFError):
+            while writer.ready():
+                message = writer.receive()
+                if message is None:
+                    self._gone()
+                    return
+                self._handle(message)
+        except OSError:
             self._gone()
 
     def _await(self, kind: str) -> bool:
         """Read the writer process's answers until ``kind`` comes; False if it ended
         first (an error, kept for :meth:`check`)."""
-        results = self._writer.results
+        writer = self._writer
         try:
-            while not results.closed:
-                if results.poll(0.5):
-                    if self._handle(results.recv()) == kind:
+            while True:
+                if writer.ready(0.5):
+                    message = writer.receive()
+                    if message is None:
+                        break
+                    if self._handle(message) == kind:
                         return True
-                elif self._writer.proc.poll() is not None and not results.poll():
+                elif writer.proc.poll() is not None and not writer.ready():
                     break
-        except (OSError, EOFError):
+        except OSError:
             pass
         self._gone()
         return False
@@ -606,7 +708,7 @@ class EpisodeWriter:
         self.name = name
         self.agent_keys = _agent_keys(agents)
         fields = state.as_dict()
-        capacity = block_steps or _StepRows.capacity_for(fields)
+        capacity = block_steps or _StepRows.capacity_for(fields, writer.block_bytes)
         self._rows = _StepRows(fields, self.agent_keys, capacity)
         self._events = events  # the lane's live log: events logged later are written too
         self._n_events_written = 0
@@ -753,6 +855,7 @@ class RecordingWriter:
         for key, value in (attrs or {}).items():
             root[key] = value if isinstance(value, str | int | float) else _dumps(value)
         self.mode = "process" if process else "thread" if background else "inline"
+        self.block_bytes = _PROCESS_BLOCK_BYTES if process else _BLOCK_BYTES
         self._worker: _FileWorker | _ProcessWorker
         if process:
             self.file.close()  # the writer process opens it again: no h5py across the fork
