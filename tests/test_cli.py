@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,8 @@ def test_bench_quick_json_has_the_figures():
     assert figures["maze_ensemble_steps_per_s"] > 0
     assert figures["maze_ensemble_copies"] >= 4096
     assert figures["search_world_steps_per_s"] > 0
+    # Recording is timed with the writer record() picks: a writer process on POSIX.
+    assert figures["recording_overhead"] > 0 and figures["recording_write_mb_per_s"] > 0
+    if os.name == "posix":
+        assert figures["recording_writer_maze_ensemble"] == "process"
+        assert figures["recording_writer_start_s"] > 0

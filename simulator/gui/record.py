@@ -18,6 +18,7 @@ from simulator.recording import (
     STATUS_INTERRUPTED,
     EpisodeWriter,
     RecordingWriter,
+    writer_process_available,
 )
 
 
@@ -44,7 +45,10 @@ class GuiRecorder:
                 "n_copies": [run.n_copies for run in race.lanes],
                 "event_kinds": list(first.driver.event_kinds),
                 "n_event_params": first.driver.n_event_params, "source": "gui"}
-        self.writer = RecordingWriter(path, race.scene, race.seed, attrs=meta)
+        # A writer process where there is one: h5py's dataset creation holds the GIL, so
+        # on a thread of the GUI it would cost frames.
+        self.writer = RecordingWriter(path, race.scene, race.seed, attrs=meta,
+                                      process=writer_process_available())
         self.episodes: list[EpisodeWriter] = []
         self._written: list[int] = []  # history rows already written, per lane
         try:
