@@ -156,11 +156,17 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--quick", is_flag=True, help="Smaller workloads (for smoke tests).")
-def bench(as_json: bool, quick: bool) -> None:
-    """Measure the engine: ensemble stepping and simulated steps inside the tree search."""
+@click.option("--gui", is_flag=True,
+              help="Also measure the desktop GUI: frames/s and click latency with 3 lanes at"
+                   " 60 steps/s (offscreen without a display).")
+@click.option("--gui-only", is_flag=True, help="Only the GUI figures.")
+def bench(as_json: bool, quick: bool, gui: bool, gui_only: bool) -> None:
+    """Measure the engine: ensemble stepping and simulated steps inside the tree search
+    (with --gui, the desktop GUI's frame rate and click latency too)."""
     from simulator.bench import run_benchmarks
 
-    figures = run_benchmarks(quick=quick, progress=None if as_json else _progress)
+    figures = run_benchmarks(quick=quick, progress=None if as_json else _progress,
+                             gui=gui or gui_only, engine=not gui_only)
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return

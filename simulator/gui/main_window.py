@@ -3,14 +3,17 @@ the scene & lanes dock, record and replay.
 
 The window drives a :class:`~simulator.gui.race.Race` (Sessions and metrics trackers) while
 running, or a :class:`~simulator.gui.replay.Replay` of a recording; it never calls a
-kernel. Every frame comes from :mod:`simulator.render`. A user error (bad scene, bad
-parameter, a failing agent) is shown in a dialog and the status bar and never closes the
-window.
+kernel. While playing, a :class:`~simulator.gui.stepper.StepWorker` thread steps the race
+and the window paints the worker's latest :class:`~simulator.gui.race.RaceView`, so a slow
+step delays the next step, not the next frame. Every frame comes from
+:mod:`simulator.render`. A user error (bad scene, bad parameter, a failing agent) is shown
+in a dialog and the status bar and never closes the window.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 import traceback
 from collections import deque
@@ -25,15 +28,25 @@ from simulator.gui.dock import SceneDock
 from simulator.gui.lanes import LanePanel
 from simulator.gui.plots import LaneSeries, MetricsPlots
 from simulator.gui.qt_compat import guard_none_refcount
-from simulator.gui.race import LaneChoice, Race
+from simulator.gui.race import LaneChoice, LaneView, Race, RaceView
+from simulator.gui.stepper import StepWorker
 from simulator.gui.tools import NOISE, Tool, tools_for
 from simulator.render import Flash, Overlays
 
 DEFAULT_SCENE = "red_door"
 FRAME_MS = 16  # the frame timer; a frame is painted only when something changed
+# A finished step is painted at once unless a frame was painted this recently (then the
+# next tick paints it): steps faster than the screen would otherwise cost frames nobody sees.
+MIN_FRAME_GAP = 0.012
 FLASH_SECONDS = 0.8
 SPEED_MIN_LOG, SPEED_MAX_LOG = -0.5, 3.0  # steps per second: 10**-0.5 .. 10**3
-STEP_BUDGET_SECONDS = 0.010  # simulation time allowed per frame before steps are dropped
+# Simulation the worker may owe before further steps are dropped (two frames): enough to
+# absorb a slow step, little enough that pausing or a click never waits behind a backlog.
+STEP_BUDGET_SECONDS = 0.033
+# A perturbation pulls the next step forward if it is due this soon anyway (DESIGN.md: a
+# click's effect visible in < 50 ms); at slower speeds the world keeps the user's pace.
+CLICK_PULL_SECONDS = 0.050
+GIL_SWITCH_SECONDS = 0.001  # see MainWindow.__init__
 PLOT_INTERVAL = 1 / 10  # plots repaint their axes: 10 Hz reads as live and costs a tenth
 RECORDING_SUFFIXES = (".h5", ".hdf5")
 
@@ -51,12 +64,19 @@ class MainWindow(QtWidgets.QMainWindow):
     settings : where layout and the last scene persist (default: the user's settings).
     """
 
+    # Emitted on the worker thread after each step; Qt queues it to the window's thread.
+    _worker_stepped = QtCore.Signal(int)
+
     def __init__(self, target: str | None = None, settings: QtCore.QSettings | None = None):
         guard_none_refcount()  # before the first frame: see simulator/gui/qt_compat.py
         import numba
 
         self._kernel_threads = numba.get_num_threads()  # restored when the window closes
         leave_a_core_for_drawing()
+        # The worker's Python between kernels (metrics glue) holds the GIL; by default a
+        # thread that wants it waits up to 5 ms, a third of a frame. Restored on close.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
         super().__init__()
         self.setWindowTitle("steersim")
         icon = Path(__file__).resolve().parents[2] / "assets" / "steersim.png"
@@ -86,6 +106,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self._click_time: float | None = None
         self.click_latencies: deque[float] = deque(maxlen=100)
         self._error_box: QtWidgets.QMessageBox | None = None
+        self.shown: RaceView | None = None  # what the lane views and plots show
+        self._last_paint = 0.0
+        self.worker = StepWorker(on_step=self._worker_stepped.emit)
+        self._worker_stepped.connect(self._on_worker_step)
+        self._collect_timer = QtCore.QTimer(self)  # a step that came just after a frame
+        self._collect_timer.setSingleShot(True)
+        self._collect_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._collect_timer.timeout.connect(self._collect)
 
         self._build_actions()
         self._build_toolbars()
@@ -390,6 +418,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(
                 "First run: compiling the engine's kernels (about a minute, once)…")
             QtWidgets.QApplication.processEvents()
+        self.worker.stop()  # a new race runs kernels here: none may run on the worker
         race = Race(scene)
         self._stop_replay()
         self._set_race(race)
@@ -403,6 +432,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pause()
         self._stop_recording()
         self.race = race
+        self.worker.set_race(race)
+        self.shown = self.worker.latest
         self._flashes.clear()
         self._show_seed_and_distribution(race.seed, race.scene.distributions,
                                          race.distribution, editable=True)
@@ -444,6 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Rebuild the race with the dock's lanes (resets the run)."""
         if self.race is None:
             return
+        self.worker.stop()  # a new race runs kernels here: none may run on the worker
         try:
             race = Race(self.race.scene, choices, self.race.seed, self.race.distribution)
         except UserError as exc:
@@ -457,6 +489,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _rebuild(self, seed: int | None = None, distribution: str | None = None) -> None:
         if self.race is None:
             return
+        self.worker.stop()
         try:
             race = Race(self.race.scene, self.race.choices,
                         self.race.seed if seed is None else seed,
@@ -515,9 +548,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.play_action.setIcon(self._pause_icon)
 
     def pause(self) -> None:
+        """Stop playing; the step in flight on the worker finishes and is shown."""
         self.playing = False
         self.play_action.setText("Play")
         self.play_action.setIcon(self._play_icon)
+        if self.race is not None:
+            self.worker.stop()  # the step in flight finishes; nothing more is owed
+            latest = self.worker.latest
+            if latest is not None and not latest.has_plots:
+                self.worker.publish()  # with the plotted series: curves end where it paused
+            self._collect()
 
     def step_once(self) -> None:
         self.pause()
@@ -532,19 +572,23 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if self.race is None:
             return
+        self.worker.stop()  # a reset draws new worlds with kernels, here
         self._stop_recording()
-        self.race.reset()
+        with self.worker.lock:
+            self.race.reset()
+        self.shown = self.worker.publish()
         self._flashes.clear()
         self._refresh_all()
 
     def _advance(self, n_steps: int) -> int:
-        """Step the race; a failing agent or kernel pauses and is reported."""
+        """Step the race on this thread (one step at a time by hand; playing steps on the
+        worker); a failing agent or kernel pauses and is reported."""
         if self.race is None:
             return 0
+        self.worker.stop()
         try:
-            taken = self.race.step(n_steps)
-            if taken and self.recorder is not None:
-                self._record_steps(taken)
+            with self.worker.lock:
+                taken = self.race.step(n_steps)
         except UserError as exc:
             self.pause()
             self.show_error(str(exc))
@@ -553,41 +597,93 @@ class MainWindow(QtWidgets.QMainWindow):
             self.pause()
             self.show_error(f"stepping failed: {exc}", traceback.format_exc())
             return 0
-        if taken:
-            self._step_times.append((time.perf_counter(), taken))
-            self._refresh_views()
-            self._plots_dirty = True
-        if self.recorder is not None and self.race.done:
-            self._stop_recording()  # the run is over: the file is complete
+        self.worker.publish()
+        self._collect(force=True, taken=taken)
         return taken
 
+    def _on_worker_step(self, _taken: int) -> None:
+        """The worker finished a step: show it now, unless a frame was just painted (then
+        the next tick does: fast play or a fading flash costs no frames nobody sees)."""
+        wait = self._last_paint + MIN_FRAME_GAP - time.perf_counter()
+        if wait <= 0 or self.worker.error:
+            self._collect()
+        elif not self._collect_timer.isActive():
+            self._collect_timer.start(max(1, math.ceil(wait * 1000)))
+
+    def _collect(self, force: bool = False, taken: int | None = None) -> None:
+        """Show the worker's latest view if it is new: lane views, headers, plots, the
+        recording; report a step that failed on the worker."""
+        failure, self.worker.error = self.worker.error, None
+        if failure is not None:
+            exc, details = failure
+            self.pause()
+            if isinstance(exc, UserError):
+                self.show_error(str(exc))
+            else:
+                self.show_error(f"stepping failed: {exc}", details)
+        view = self.worker.latest
+        if view is None or (view is self.shown and not force):
+            return
+        now = time.perf_counter()
+        new = view.step - self.shown.step if self.shown is not None else 0
+        if taken is not None:
+            new = taken
+        self.shown = view
+        if new > 0:
+            self._step_times.append((now, new))
+        if self.recorder is not None:
+            self._record_steps(new)
+        self._refresh_views()
+        if view.has_plots:
+            self._plots_dirty = True
+        if self.recorder is not None and view.done and self.worker.idle:
+            self._stop_recording()  # the run is over: the file is complete
+
+    def _pull_step(self) -> None:
+        """After a perturbation while playing, take the next step now rather than at the
+        next tick, if it is due within the click budget anyway (CLICK_PULL_SECONDS): its
+        effect shows a frame sooner and the pace is kept (the debt pays for it)."""
+        if (self.playing and self.race is not None and self.replay is None
+                and self.shown is not None and not self.shown.done
+                and self._step_debt + self.speed * CLICK_PULL_SECONDS >= 1.0):
+            # Owe one step unless one is owed already (a step in flight finishes first:
+            # the event was logged after it, for the step after).
+            self._step_debt -= self.worker.request(1, 1)
+
     def _tick(self) -> None:
-        """The frame timer: step as the speed asks (within a time budget), fade flashes,
-        refresh the plots and the status bar."""
+        """The frame timer: owe the worker steps as the speed asks (within a time budget),
+        show what it stepped, fade flashes, refresh the plots and the status bar."""
         now = time.perf_counter()
         elapsed, self._last_tick = min(now - self._last_tick, 0.25), now
+        self._collect()
         if self.playing:
             self._step_debt += self.speed * elapsed
             wanted = int(self._step_debt)
-            if wanted:
-                if self.replay is not None:
+            if self.replay is not None:
+                if wanted:
                     self._replay_advance(wanted)
                     self._step_debt -= wanted
-                else:
-                    per_step = max(self.race.seconds_per_step, 1e-5) if self.race else 1e-3
+            elif self.race is not None:
+                if self.shown is not None and self.shown.done and self.worker.idle:
+                    if self.loop_action.isChecked():
+                        self.reset()
+                        wanted = max(wanted, 1)  # the new run's first step: this frame
+                    else:
+                        self.pause()
+                        self.statusBar().showMessage(
+                            "Every copy has finished. Backspace resets; L loops.", 5000)
+                        wanted = 0
+                if wanted:
+                    per_step = max(self.race.seconds_per_step, 1e-5)
                     cap = max(1, int(STEP_BUDGET_SECONDS / per_step))
-                    self._advance(min(wanted, cap))
+                    self.worker.request(wanted, cap)
                     # Steps beyond the budget are dropped, not owed: no spiral of death.
                     self._step_debt = min(self._step_debt - wanted, 1.0)
-                    if self.race is not None and self.race.done:
-                        if self.loop_action.isChecked():
-                            self.reset()
-                        else:
-                            self.pause()
-                            self.statusBar().showMessage(
-                                "Every copy has finished. Backspace resets; L loops.", 5000)
         if self._flashes:
             self._flashes = [f for f in self._flashes if now - f[2] < FLASH_SECONDS]
+        # A fading flash repaints its lanes, unless a frame (a step shown) was just painted:
+        # its fade shows in that frame, and two frames within one tick would cost the worker.
+        if self._flashes and now - self._last_paint >= MIN_FRAME_GAP:
             for lane in {f[0] for f in self._flashes} | {-1}:
                 if 0 <= lane < len(self.panels):
                     self.panels[lane].view.invalidate()
@@ -600,10 +696,10 @@ class MainWindow(QtWidgets.QMainWindow):
         """What lane ``lane``'s view shows now: (world kind, scene, state, overlays)."""
         if self.replay is not None:
             return self.replay.frame(lane, self._overlays(lane))
-        if self.race is None or lane >= len(self.race.lanes):
+        if self.race is None or self.shown is None or lane >= len(self.shown.lanes):
             return None
-        run = self.race.lanes[lane]
-        return self.race.world, self.race.scene, run.state, self._overlays(lane)
+        return self.race.world, self.race.scene, self.shown.lanes[lane].state, \
+            self._overlays(lane)
 
     def _overlays(self, lane: int) -> Overlays:
         now = time.perf_counter()
@@ -613,26 +709,32 @@ class MainWindow(QtWidgets.QMainWindow):
                             hover=self._hover.get(lane))
         if self.internals_action.isChecked():
             overlays.internals = self._internals_lines(lane)
-        running = self.race is not None and int(self.race.lanes[lane].state.status[0]) == 0
-        if self.race is not None and self.replay is None and running:
-            overlays.pending = list(self.race.pending(lane))
+        shown = self._shown_lane(lane)
+        if self.race is not None and shown is not None and int(shown.state.status[0]) == 0:
+            # Logged for the shown step or later: not applied in the shown world yet. (Only
+            # this thread logs events, so reading the log needs no lock.)
+            overlays.pending = list(self.race.pending(lane, now=self.shown.step))
             if self.tool is not None and self._gesture_lane == lane:
                 overlays.pending += self.tool.preview()
-            heater = self.race.lanes[lane].internals().get("heater")
+            heater = shown.internals.get("heater")
             if heater is not None:
                 overlays.heater = bool(np.any(heater))
         return overlays
+
+    def _shown_lane(self, lane: int) -> LaneView | None:
+        """Lane ``lane`` as shown (None while replaying or with no such lane)."""
+        if self.replay is not None or self.shown is None or lane >= len(self.shown.lanes):
+            return None
+        return self.shown.lanes[lane]
 
     def _internals_lines(self, lane: int) -> list[str]:
         """One line per agent of the lane: the rule that fired, the nodes searched, ..."""
         if self.replay is not None:
             return self.replay.internals_lines(lane)
-        if self.race is None:
-            return []
-        run = self.race.lanes[lane]
-        if run.last_trace is None or _stopped(run.last_trace.action[-1, 0]):
+        shown = self._shown_lane(lane)
+        if self.race is None or shown is None or not shown.acted:
             return []  # copy 0 had already stopped: its agent did nothing
-        return describe_internals(run.agents, run.internals())
+        return describe_internals(self.race.lanes[lane].agents, shown.internals)
 
     def _refresh_views(self) -> None:
         for panel in self.panels:
@@ -652,17 +754,18 @@ class MainWindow(QtWidgets.QMainWindow):
             for panel in self.panels:
                 panel.set_header(*self.replay.header(panel.index))
             return
-        if self.race is None:
+        if self.race is None or self.shown is None:
             return
-        for panel, run in zip(self.panels, self.race.lanes, strict=False):
+        for panel, run, shown in zip(self.panels, self.race.lanes, self.shown.lanes,
+                                     strict=False):
             agents = " vs ".join(a.label for a in run.agents)
-            panel.set_header(run.title, agents, run.ensemble_note, self._outcome_text(run))
+            panel.set_header(run.title, agents, run.ensemble_note, self._outcome_text(shown))
 
     @staticmethod
-    def _outcome_text(run: Any) -> str:
+    def _outcome_text(shown: LaneView) -> str:
         """Copy 0's status (once for a lane whose agents are all still running) and the
         ensemble's F and OP now."""
-        outcomes = run.session.outcomes()
+        outcomes = shown.outcomes
         if all(out.status == "running" for out in outcomes):
             parts = [f"running · step {outcomes[0].steps}"]
         else:
@@ -675,10 +778,8 @@ class MainWindow(QtWidgets.QMainWindow):
                 mark = "✔" if out.achieved_objective else "✘"
                 base = "✔" if out.achieved_base else "✘"
                 parts.append(f"{prefix}{out.detail or out.status}: own {mark} base {base}")
-        if run.tracker is not None:
-            f_now = run.tracker.series(0, "F")[-1]
-            op_now = run.tracker.series(0, "OP")[-1]
-            parts.append(f"F {f_now:.2f} · OP {op_now:+.2f} bits")
+        if shown.f_now is not None and shown.op_now is not None:
+            parts.append(f"F {shown.f_now:.2f} · OP {shown.op_now:+.2f} bits")
         return " · ".join(parts)
 
     def _refresh_plots(self) -> None:
@@ -690,19 +791,19 @@ class MainWindow(QtWidgets.QMainWindow):
             for panel, lane in zip(self.panels, lanes, strict=False):
                 panel.funnel.set_density(lane.funnel)
             return
-        if self.race is None or self.race.lanes[0].tracker is None:
-            return
+        shown = self.shown
+        if self.race is None or shown is None or shown.baseline is None:
+            return  # no metrics, or a view without the plotted series
         lanes = []
-        for run in self.race.lanes:
-            tracker = run.tracker
-            values = {name: tracker.series(0, name) for name in ("H", "F", "OP")}
+        for run, lane in zip(self.race.lanes, shown.lanes, strict=False):
+            if lane.plot is None:
+                return
             # One row per race step (the tracker's own step labels follow copy 0, which stops
             # when its episode ends while the rest of the ensemble goes on).
-            steps = np.arange(len(values["F"]), dtype=np.float64)
-            lanes.append(LaneSeries(run.title, steps, values, tracker.funnel(0),
-                                    tracker.recovery(0)))
-        first = self.race.lanes[0].tracker
-        base = {name: first.baseline(name, 0) for name in ("H", "F", "OP")}
+            steps = np.arange(len(lane.plot.values["F"]), dtype=np.float64)
+            lanes.append(LaneSeries(run.title, steps, lane.plot.values, lane.plot.funnel,
+                                    lane.plot.recovery))
+        base = shown.baseline
         baseline = LaneSeries("null", np.arange(len(base["F"]), dtype=np.float64), base)
         self.plots.update_series(lanes, baseline, self.race.horizon)
         for panel, lane in zip(self.panels, lanes, strict=False):
@@ -722,6 +823,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rec_label.setText("<b style='color:#d00'>REC</b>" if self.recorder else "")
 
     def _on_painted(self, lane: int, when: float) -> None:
+        self._last_paint = when
         if lane == 0:
             self._paint_times.append(when)
         if self._click_time is not None:
@@ -755,14 +857,25 @@ class MainWindow(QtWidgets.QMainWindow):
                                              " scene to run it live.", 4000)
             return
         self._click_time = time.perf_counter()
-        try:
-            events = getattr(self.tool, method)(self.race, lane, where, button,
-                                                self._lanes_hit(lane))
-        except UserError as exc:
-            self.show_error(str(exc))
+        # Under the worker's lock: the tool reads copy 0 and logs at the race's clock between
+        # two steps (a step in flight, a few ms, finishes first). The event is applied at the
+        # start of the next step, deterministically, and is in the log for replay.
+        with self.worker.lock:
+            try:
+                events = getattr(self.tool, method)(self.race, lane, where, button,
+                                                    self._lanes_hit(lane))
+            except UserError as exc:
+                events = None
+                error = str(exc)
+            else:
+                spots = [self._event_spot(ev) for ev in events]
+        if events is None:
+            self.show_error(error)
             return
-        for ev in events:
-            self._flashes.append((ev.lane, self._event_spot(ev), time.perf_counter()))
+        for ev, spot in zip(events, spots, strict=True):
+            self._flashes.append((ev.lane, spot, time.perf_counter()))
+        if events:
+            self._pull_step()
         hit = range(len(self.panels)) if self.all_lanes_action.isChecked() else [lane]
         for i in hit:
             self.panels[i].view.invalidate()
@@ -814,8 +927,9 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         value = self._noise_value(self.noise_slider.value())
         try:
-            self.race.perturb("set_noise", params={self.noise.param: value},
-                              lanes=self._lanes_hit(0))
+            with self.worker.lock:
+                self.race.perturb("set_noise", params={self.noise.param: value},
+                                  lanes=self._lanes_hit(0))
         except UserError as exc:
             self.show_error(str(exc))
             return
@@ -833,7 +947,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self.record_action.setChecked(False)
             return
         try:
-            self.recorder = start_recording(self.race, self._recording_dir())
+            with self.worker.lock:  # the recorder reads the history the worker appends to
+                self.recorder = start_recording(self.race, self._recording_dir())
         except UserError as exc:
             self.record_action.setChecked(False)
             self.show_error(str(exc))
@@ -849,10 +964,20 @@ class MainWindow(QtWidgets.QMainWindow):
         return Path(str(self.settings.value("record/dir", "") or "recordings"))
 
     def _record_steps(self, n_steps: int) -> None:
+        """Write the steps the recorder has not written yet, unless the worker is in a step
+        (then they wait in the lanes' history for the next frame: painting never waits)."""
+        if not self.worker.lock.acquire(blocking=False):
+            return
         try:
             self.recorder.steps(self.race, n_steps)
         except Exception as exc:
-            self.show_error(f"recording stopped: {exc}", traceback.format_exc())
+            failure: tuple[Exception, str] | None = (exc, traceback.format_exc())
+        else:
+            failure = None
+        finally:
+            self.worker.lock.release()
+        if failure is not None:
+            self.show_error(f"recording stopped: {failure[0]}", failure[1])
             self._stop_recording()
 
     def _stop_recording(self) -> None:
@@ -861,7 +986,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if recorder is None:
             return
         try:
-            path = recorder.close(self.race)
+            with self.worker.lock:
+                path = recorder.close(self.race)
         except Exception as exc:
             self.show_error(f"could not finish the recording: {exc}", traceback.format_exc())
             return
@@ -875,6 +1001,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stop_recording()
         self._stop_replay()
         self.race = None
+        self.worker.set_race(None)
+        self.shown = None
         self.replay = replay
         self._rebuild_tools("", ())
         self.episode_box.clear()
@@ -1052,7 +1180,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
         self.timer.stop()
+        self.worker.stop()
         self._stop_recording()
+        self.worker.close()
         self._stop_replay()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
@@ -1061,6 +1191,7 @@ class MainWindow(QtWidgets.QMainWindow):
         import numba
 
         numba.set_num_threads(self._kernel_threads)
+        sys.setswitchinterval(self._switch_interval)
         super().closeEvent(event)
 
     def _show_help(self) -> None:
@@ -1093,14 +1224,6 @@ def leave_a_core_for_drawing() -> int:
     if "NUMBA_NUM_THREADS" not in os.environ:
         numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS - 1))
     return numba.get_num_threads()
-
-
-def _stopped(action: np.ndarray) -> bool:
-    """A trace marks a step a stopped copy did not take with -1 (integer actions) or NaN."""
-    action = np.asarray(action)
-    if np.issubdtype(action.dtype, np.floating):
-        return bool(np.all(np.isnan(action) | (action == -1)))
-    return bool(np.all(action == -1))
 
 
 def describe_internals(agents: list[Any], values: dict[str, np.ndarray]) -> list[str]:

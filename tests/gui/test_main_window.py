@@ -366,3 +366,28 @@ def test_replay_switches_runs_without_leftover_lanes(open_window, qtbot):
     assert window.replay.t == window.replay.n_steps and window.errors == []
     qtbot.mouseClick(window.view(0), QtCore.Qt.MouseButton.LeftButton)  # no tools: a note
     assert window.errors == []
+
+
+def test_playing_steps_on_the_worker_and_a_click_lands_between_steps(open_window, qtbot):
+    window = open_window("walled_maze")
+    window.tool_group.actions()[1].trigger()  # Wall
+    window.speed_slider.setValue(178)  # 60 steps/s
+    window.play()
+    qtbot.waitUntil(lambda: window.shown.step >= 3, timeout=10000)
+    assert window.worker.steps_taken >= 3  # the worker thread stepped them
+    point = _cell_point(window, 1, 4, 1)
+    qtbot.mouseClick(window.view(1), QtCore.Qt.MouseButton.LeftButton, pos=point)
+    events = [ev for ev in window.race.events if ev.source == "user"]
+    assert [(ev.kind, ev.lane) for ev in events] == [("draw_wall", lane) for lane in range(3)]
+    assert len({ev.step for ev in events}) == 1  # one step boundary for every lane
+    step = events[0].step
+    qtbot.waitUntil(lambda: window.shown.step > step, timeout=10000)
+    for lane in window.shown.lanes:  # every copy still running got the wall (a copy that
+        running = lane.state.status == 0  # had stopped before the step stays as it was)
+        assert np.all(lane.state.cell[running, 4, 1] == 1)
+    assert np.any(window.shown.lanes[0].state.status == 0)  # the thermostat never gets there
+    window.pause()
+    now = window.race.step_index
+    assert window.worker.idle and window.shown.step == now  # the last step is shown
+    qtbot.wait(100)
+    assert window.race.step_index == now and window.errors == []
