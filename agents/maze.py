@@ -151,7 +151,7 @@ def _heap_pop(heap_key, heap_node, size):
 
 @njit(cache=True)
 def search_act(cell, obj_kind, obj_color, obj_pos, obj_reward, objective, row, col, budget,
-               max_depth, params):
+               max_depth, params, expanded_out):
     """Best-first tree search over the engine's own :func:`transition`.
 
     Nodes are agent cells (the grid does not change within a plan), ordered by depth plus
@@ -160,8 +160,12 @@ def search_act(cell, obj_kind, obj_color, obj_pos, obj_reward, objective, row, c
     at most ``max_depth`` steps and returns the first action of the best plan found —
     toward the goal if one was found, else toward the expanded node nearest the target.
 
+    ``expanded_out``: (H*W,) bool, or empty; when not empty, the cells of the nodes
+    expanded are set True in it (row * W + col) — the GUI's "what the search looked at".
+
     Returns (action, nodes_expanded, world_steps).
     """
+    mark = expanded_out.shape[0] > 0
     height, width = cell.shape
     n_max = height * width
     seen = np.zeros(n_max, np.bool_)
@@ -185,6 +189,8 @@ def search_act(cell, obj_kind, obj_color, obj_pos, obj_reward, objective, row, c
     while size > 0 and expanded < budget:
         node, size = _heap_pop(heap_key, heap_node, size)
         expanded += 1
+        if mark:
+            expanded_out[node_row[node] * width + node_col[node]] = True
         depth = node_depth[node]
         if depth >= max_depth:
             continue
@@ -230,7 +236,7 @@ def act(agent_code, agent_params, rules, objective, cell, obj_kind, obj_color, o
     if agent_code == AGENT_SEARCH:
         action, nodes, steps = search_act(
             cell, obj_kind, obj_color, obj_pos, obj_reward, objective, row, col,
-            int(agent_params[0]), int(agent_params[1]), params,
+            int(agent_params[0]), int(agent_params[1]), params, np.empty(0, np.bool_),
         )
         return action, -1, nodes, steps
     return ACT_STAY, -1, 0, 0

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from agents.maze import act, matches, nearest_target
-from agents.registry import AgentSpec, parse_objective
+from agents.maze import act, matches, nearest_target, search_act
+from agents.registry import AGENT_SEARCH, AgentSpec, parse_objective
 from simulator.drivers.base import EventArrays, Outcome, StepTrace
 from simulator.errors import UserError
 from simulator.rng import STREAM_NOISE, STREAM_NOISE_ACTION, rand_int, rand_uniform
@@ -268,6 +268,22 @@ class MazeDriver:
         """(E,) float64, higher is better: 1 in the target, else minus the normalised
         distance to it; ending in lava or on a wrong object is the worst outcome (-2)."""
         return _reach_state(state, objective)[2]
+
+    def expanded_cells(self, state: MazeState, agents: list[AgentSpec], params: np.ndarray,
+                       copy: int = 0) -> np.ndarray | None:
+        """(H, W) bool: the cells a search agent expands from copy ``copy``'s current state
+        to choose its next move (the same search the kernel runs), for the GUI's internals
+        overlay; None for agents that do not search."""
+        agent = agents[0] if len(agents) == 1 else None
+        if agent is None or agent.code != AGENT_SEARCH:
+            return None
+        height, width = state.cell.shape[1:]
+        out = np.zeros(height * width, np.bool_)
+        row, col = state.agent_pos[copy]
+        search_act(state.cell[copy], state.obj_kind[copy], state.obj_color[copy],
+                   state.obj_pos[copy], state.obj_reward[copy], agent.objective.as_array(),
+                   int(row), int(col), int(agent.params[0]), int(agent.params[1]), params, out)
+        return out.reshape(height, width)
 
     def funnel(self, scene: Any, state: MazeState) -> tuple[np.ndarray, float, float]:
         """The funnel plot's coordinate: distance to the base objective, (E,), and its range."""

@@ -96,6 +96,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.noise: Any = None
         self._gesture_lane: int | None = None
         self._hover: dict[int, tuple[int, ...] | None] = {}
+        # The search's expanded cells per lane, and the (race, lane, step) they are for.
+        self._expanded: dict[int, np.ndarray | None] = {}
+        self._expanded_key: dict[int, tuple[int, int, int]] = {}
         self._flashes: list[tuple[int, tuple[int, ...] | None, float]] = []
         self._step_debt = 0.0
         self._last_tick = time.perf_counter()
@@ -707,9 +710,10 @@ class MainWindow(QtWidgets.QMainWindow):
                    for l, where, t0 in self._flashes if l == lane]
         overlays = Overlays(ghosts=self.ghosts_action.isChecked(), flashes=flashes,
                             hover=self._hover.get(lane))
+        shown = self._shown_lane(lane)
         if self.internals_action.isChecked():
             overlays.internals = self._internals_lines(lane)
-        shown = self._shown_lane(lane)
+            overlays.expanded = self._expanded_cells(lane, shown)
         if self.race is not None and shown is not None and int(shown.state.status[0]) == 0:
             # Logged for the shown step or later: not applied in the shown world yet. (Only
             # this thread logs events, so reading the log needs no lock.)
@@ -720,6 +724,21 @@ class MainWindow(QtWidgets.QMainWindow):
             if heater is not None:
                 overlays.heater = bool(np.any(heater))
         return overlays
+
+    def _expanded_cells(self, lane: int, shown: LaneView | None) -> np.ndarray | None:
+        """(H, W) bool cells lane ``lane``'s search expands for its next move from the shown
+        state (None without a searching agent); one search per lane and shown step."""
+        if self.race is None or shown is None or int(shown.state.status[0]) != 0:
+            return None
+        key = (id(self.race), lane, self.shown.step if self.shown is not None else -1)
+        if self._expanded_key.get(lane) != key:
+            run = self.race.lanes[lane]
+            find = getattr(run.session.driver, "expanded_cells", None)
+            cells = None
+            if find is not None:
+                cells = find(shown.state, run.agents, run.session.params)
+            self._expanded_key[lane], self._expanded[lane] = key, cells
+        return self._expanded.get(lane)
 
     def _shown_lane(self, lane: int) -> LaneView | None:
         """Lane ``lane`` as shown (None while replaying or with no such lane)."""

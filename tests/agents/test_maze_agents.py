@@ -76,6 +76,24 @@ def test_search_exposes_nodes_expanded():
     assert trace.world_steps[0] >= trace.internals["nodes"][0, 0, 0]
 
 
+def test_expanded_cells_are_the_search_the_kernel_runs():
+    """The GUI's overlay of expanded cells: one cell per node the next step's search
+    expands (the search never expands a cell twice), starting at the agent's cell."""
+    session = Session(Scene.load("walled_maze"),
+                      agents=[[make_agent("search", "reach:goal", budget=500, depth=30)]])
+    lane = session.lanes[0]
+    for _ in range(3):
+        cells = session.driver.expanded_cells(lane.state.copy(), lane.agents, session.params)
+        trace = session.step(1)[0]
+        assert cells.shape == lane.state.cell.shape[1:]
+        assert cells.sum() == trace.internals["nodes"][0, 0, 0] > 1
+    row, col = lane.state.agent_pos[0]
+    cells = session.driver.expanded_cells(lane.state, lane.agents, session.params)
+    assert cells[row, col] and not cells[lane.state.cell[0] == 1].any()  # never in a wall
+    thermostat = [make_agent("thermostat", "reach:goal")]
+    assert session.driver.expanded_cells(lane.state, thermostat, session.params) is None
+
+
 def test_search_with_a_tiny_budget_cannot_plan_the_detour():
     session = Session(Scene.load("walled_maze"),
                       agents=[[make_agent("search", "reach:goal", budget=3, depth=2)]])

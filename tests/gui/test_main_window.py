@@ -391,3 +391,26 @@ def test_playing_steps_on_the_worker_and_a_click_lands_between_steps(open_window
     assert window.worker.idle and window.shown.step == now  # the last step is shown
     qtbot.wait(100)
     assert window.race.step_index == now and window.errors == []
+
+
+def test_internals_show_the_cells_the_search_expands(open_window, qtbot):
+    """walled_maze's third lane is a tree search: with Internals on, its view carries the
+    cells the search expands for its next move (drawn as a tint); other lanes carry none."""
+    window = open_window("walled_maze")
+    names = [run.agents[0].name for run in window.race.lanes]
+    search = names.index("search")
+    window.internals_action.setChecked(True)
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_Right)
+    view = window.view(search)
+    view.repaint()
+    cells = view.last_overlays.expanded
+    state = window.race.lanes[search].state
+    assert cells is not None and cells.shape == state.cell.shape[1:]
+    assert cells[tuple(state.agent_pos[0])] and cells.sum() > 1
+    other = window.view(names.index("thermostat"))
+    other.repaint()
+    assert other.last_overlays.expanded is None
+    window.internals_action.trigger()  # as the I key does: off
+    assert not window.internals_action.isChecked()
+    qtbot.waitUntil(lambda: (view.repaint(), view.last_overlays.expanded is None)[1],
+                    timeout=2000)
