@@ -643,14 +643,22 @@ class _Answers:
 class _Served:
     """One recording being written by the writer process."""
 
-    def __init__(self, path: str, compression: str, results: Any):
+    def __init__(self, path: str, compression: str, root: Mapping[str, Any] | None,
+                 results: Any):
+        """Create the recording ``path`` with root attributes ``root`` (or, without them,
+        open an existing one)."""
         self.results = results
         self.reported = False
         self.dirty = False  # a soft flush is owed
         self.file: h5py.File | None = None
         self.worker: _FileWorker | None = None
         try:
-            self.file = h5py.File(path, "r+", libver=("v108", "v108"))
+            # Files use HDF5 format features up to 1.8 (docs/recording-format.md).
+            self.file = h5py.File(path, "r+" if root is None else "w",
+                                  libver=("v108", "v108"))
+            for key, value in (root or {}).items():
+                self.file.attrs[key] = value
+            self.file.flush()
             self.worker = _FileWorker(self.file, Path(path), threaded=False,
                                       compression=compression)
         except Exception as exc:  # noqa: BLE001 - sent to the recorder, which reports it
@@ -738,7 +746,7 @@ def serve(jobs_fd: int, results_fd: int) -> None:
             if op[0] == "ping":
                 results.send(("pong",))
             elif op[0] == "open":
-                current = _Served(op[1], op[2], results)
+                current = _Served(op[1], op[2], op[3], results)
             elif current is not None and current.do(op):
                 current = None
         if current is not None:

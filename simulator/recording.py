@@ -566,13 +566,15 @@ class _ProcessWorker:
 
     streams = True  # bulk rows go a chunk at a time, ahead of their block (RunRecorder)
 
-    def __init__(self, path: Path, compression: str):
+    def __init__(self, path: Path, compression: str, root: Mapping[str, Any]):
+        """``root``: the root attributes of the file the writer process creates at ``path``."""
         self.path = path
         self.seconds = 0.0  # h5py work in the writer process, reported when it is done
         self._error: BaseException | None = None
         self._reported = False
         # Absolute: the writer process may have been started from another directory.
-        self._batch: list[tuple[Any, ...]] = [("open", os.path.abspath(path), compression)]
+        self._batch: list[tuple[Any, ...]] = [
+            ("open", os.path.abspath(path), compression, dict(root))]
         self._batch_bytes = 0
         self._closed = False
         self._writer = _take_writer_process()
@@ -823,10 +825,6 @@ class RecordingWriter:
             raise UserError(f"compression {compression!r}: choose from {', '.join(COMPRESSIONS)}")
         self.block_steps = block_steps
         self._check_target(force)
-        try:
-            self.file = h5py.File(self.path, "w" if force else "w-", libver=("v108", "v108"))
-        except (OSError, ValueError) as exc:  # h5py raises either
-            raise UserError(f"{self.path}: cannot create: {exc}") from None
         self.n_episodes = 0
         self.n_interrupted = 0
         self.open_episodes: list[EpisodeWriter] = []
@@ -835,34 +833,39 @@ class RecordingWriter:
         self._takes = 0  # blocks handed off, for RunRecorder to notice moved buffers
         self._live_runs: set[RunRecorder] = set()  # begun, not finished
         self._closed = False
-        root = self.file.attrs
-        root["format"] = FORMAT
-        root["format_version"] = FORMAT_VERSION
-        root["created_utc"] = _utc_now()
-        root["steersim_version"] = __version__
-        root["versions"] = _dumps({
-            "python": platform.python_version(), "numpy": np.__version__,
-            "h5py": h5py.version.version, "hdf5": h5py.version.hdf5_version,
-            "numba": numba.__version__})
-        root["scene_toml"] = scene.text
-        root["scene_name"] = scene.name
-        root["scene_path"] = str(scene.path or "")
-        root["world_kind"] = scene.world
-        root["dt"] = _scene_dt(scene)
-        root["seed"] = int(seed)
-        root["compression"] = compression
-        root["status"] = STATUS_RUNNING
+        root: dict[str, str | int | float] = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "created_utc": _utc_now(),
+            "steersim_version": __version__,
+            "versions": _dumps({
+                "python": platform.python_version(), "numpy": np.__version__,
+                "h5py": h5py.version.version, "hdf5": h5py.version.hdf5_version,
+                "numba": numba.__version__}),
+            "scene_toml": scene.text, "scene_name": scene.name,
+            "scene_path": str(scene.path or ""), "world_kind": scene.world,
+            "dt": _scene_dt(scene), "seed": int(seed), "compression": compression,
+            "status": STATUS_RUNNING}
         for key, value in (attrs or {}).items():
             root[key] = value if isinstance(value, str | int | float) else _dumps(value)
         self.mode = "process" if process else "thread" if background else "inline"
         self.block_bytes = _PROCESS_BLOCK_BYTES if process else _BLOCK_BYTES
         self._worker: _FileWorker | _ProcessWorker
         if process:
-            self.file.close()  # the writer process opens it again: no h5py across the fork
-            self._worker = _ProcessWorker(self.path, compression)
-        else:
-            self.file.flush()
-            self._worker = _FileWorker(self.file, self.path, background, compression)
+            # Claim the name here (so a bad path fails now, as one line); the writer process
+            # creates the HDF5 file and its root attributes.
+            try:
+                open(self.path, "wb" if force else "xb").close()  # noqa: SIM115
+            except OSError as exc:
+                raise UserError(f"{self.path}: cannot create: {exc.strerror or exc}") from None
+            self._worker = _ProcessWorker(self.path, compression, root)
+            return
+        try:
+            self.file = h5py.File(self.path, "w" if force else "w-", libver=("v108", "v108"))
+        except (OSError, ValueError) as exc:  # h5py raises either
+            raise UserError(f"{self.path}: cannot create: {exc}") from None
+        for key, value in root.items():
+            self.file.attrs[key] = value
+        self.file.flush()
+        self._worker = _FileWorker(self.file, self.path, background, compression)
 
     def _check_target(self, force: bool) -> None:
         if self.path.is_dir():
@@ -1008,6 +1011,8 @@ class RunRecorder:
         ] if writer._worker.streams else []
         self._stream_every = min((rows for _, rows in self._stream_fields), default=0)
         self.reused_traces = reused_traces
+        self._src_addresses: list[list[int]] | None = None
+        self._trace_addresses: dict[int, tuple[StepTrace, list[tuple[str, int, int]]]] = {}
         self._table = np.zeros((0, 5), np.int64)
         self._table_buffers: list[np.ndarray] = []
         self._traced: list[StepTrace] | None = None
@@ -1037,17 +1042,25 @@ class RunRecorder:
         traced = traces is not None and self.reused_traces and all(
             not self._rows[k].traces for k in active)
         lines, buffers = [], []
+        if self._src_addresses is None:  # the states are stepped in place: fixed for the run
+            self._src_addresses = [[_address(src) for _, src in fields]
+                                   for fields in self._fields]
         for k in active:
             rows = self._rows[k]
-            for (name, src), buf in zip(self._fields[k], rows.state.values(), strict=True):
-                lines.append((_address(src), _address(buf), buf[0].nbytes,
+            for (name, _), address, buf in zip(self._fields[k], self._src_addresses[k],
+                                               rows.state.values(), strict=True):
+                lines.append((address, _address(buf), buf[0].nbytes,
                               k if name == "status" else -1, 0))
                 buffers.append(buf)
             if traced:
                 assert traces is not None
                 if not rows._step_specs:
                     rows._allocate_steps(traces[k])
-                for path, address, nbytes in _trace_sources(traces[k], rows.agent_keys):
+                cached = self._trace_addresses.get(k)
+                if cached is None or cached[0] is not traces[k]:
+                    cached = (traces[k], _trace_sources(traces[k], rows.agent_keys))
+                    self._trace_addresses[k] = cached
+                for path, address, nbytes in cached[1]:
                     buf = rows.steps[path]
                     if buf[0].nbytes != nbytes:
                         raise ValueError(f"{path}: a step row of {nbytes} bytes does not fit"
@@ -1335,42 +1348,94 @@ def _run_episodes(scene: Scene, episodes: int, seed: int | None, distribution: s
                   stop: _StopFlag | None) -> int:
     base = scene.model.seed if seed is None else int(seed)
     done_runs = 0
+    tuner = _ThreadTuner(n_copies, episodes)
     for k in range(episodes):
         if stop is not None and stop.requested:
             break
-        session = Session(scene, seed=episode_seed(base, k), distribution=distribution,
-                          n_copies=n_copies, agents=agents)
-        tracker = None
-        if n_copies > 1:
-            from simulator.metrics import MetricsTracker
-
-            tracker = MetricsTracker(session)
-        run = writer.begin_run(session, k, reused_traces=True) if writer is not None else None
-        steps = 0
-        interrupted = False
-        while not session.done and steps < session.horizon:
-            if stop is not None and stop.requested:
-                interrupted = True
-                break
-            traces = session.step(1, trace=run is not None, reuse_trace=True)
-            steps += 1
-            if run is not None:
-                run.capture(traces)
-            if tracker is not None:
-                tracker.update()
-            if progress is not None:
-                progress(RecordProgress(k, steps, False, writer))
-        if run is not None:
-            metrics = None
-            if tracker is not None:
-                metrics = [tracker.as_arrays(i) for i in range(len(session.lanes))]
-            run.finish(metrics)
-        if progress is not None:
-            progress(RecordProgress(k, steps, True, writer))
+        with tuner.run(k) as timing:
+            ran, interrupted = _run_one(scene, k, base, distribution, agents, n_copies,
+                                        writer, progress, stop)
+            timing.steps = ran
         if interrupted:
             break
         done_runs += 1
     return done_runs
+
+
+class _ThreadTuner:
+    """Picks the numba thread count for the runs of a multi-run ensemble recording.
+
+    Whether a second kernel thread pays depends on the world and the ensemble (a thermal
+    ensemble of 64 rooms runs 1.6x faster on two threads; a 256-copy maze spends most of
+    a step in single-threaded metrics) and on what else wants the core — a writer process
+    does. So run 0 uses every thread, run 1 one thread, and the later runs whichever was
+    faster per step. Results never depend on the thread count (DESIGN.md, engine rules).
+    """
+
+    @dataclasses.dataclass
+    class Timing:
+        steps: int = 0
+
+    def __init__(self, n_copies: int, episodes: int):
+        self.threads = numba.get_num_threads()
+        self.active = n_copies > 1 and episodes >= 4 and self.threads > 1
+        self.per_step: dict[int, float] = {}
+
+    @contextlib.contextmanager
+    def run(self, k: int) -> Iterator[_ThreadTuner.Timing]:
+        timing = self.Timing()
+        if not self.active:
+            yield timing
+            return
+        threads = self.threads if k == 0 else 1 if k == 1 else min(
+            self.per_step, key=self.per_step.__getitem__)
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        t0 = time.perf_counter()
+        try:
+            yield timing
+        finally:
+            numba.set_num_threads(previous)
+        if k < 2 and timing.steps:
+            self.per_step[threads] = (time.perf_counter() - t0) / timing.steps
+
+
+def _run_one(scene: Scene, k: int, base: int, distribution: str | None,
+             agents: Sequence[Sequence[AgentSpec]] | None, n_copies: int,
+             writer: RecordingWriter | None,
+             progress: Callable[[RecordProgress], None] | None,
+             stop: _StopFlag | None) -> tuple[int, bool]:
+    """Run k (see :func:`run_episodes`); returns (steps taken, interrupted)."""
+    session = Session(scene, seed=episode_seed(base, k), distribution=distribution,
+                      n_copies=n_copies, agents=agents)
+    tracker = None
+    if n_copies > 1:
+        from simulator.metrics import MetricsTracker
+
+        tracker = MetricsTracker(session)
+    run = writer.begin_run(session, k, reused_traces=True) if writer is not None else None
+    steps = 0
+    interrupted = False
+    while not session.done and steps < session.horizon:
+        if stop is not None and stop.requested:
+            interrupted = True
+            break
+        traces = session.step(1, trace=run is not None, reuse_trace=True)
+        steps += 1
+        if run is not None:
+            run.capture(traces)
+        if tracker is not None:
+            tracker.update()
+        if progress is not None:
+            progress(RecordProgress(k, steps, False, writer))
+    if run is not None:
+        metrics = None
+        if tracker is not None:
+            metrics = [tracker.as_arrays(i) for i in range(len(session.lanes))]
+        run.finish(metrics)
+    if progress is not None:
+        progress(RecordProgress(k, steps, True, writer))
+    return steps, interrupted
 
 
 def background_pays(session: Session, n_copies: int) -> bool:

@@ -648,3 +648,34 @@ def test_a_recording_does_not_load_the_gui(recorded):
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                    env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
 
+
+
+def test_thread_tuning_of_ensemble_runs_changes_nothing_recorded(scene, tmp_path):
+    """Runs 0 and 1 of a multi-run ensemble recording try two thread counts and the rest
+    use the faster: the file holds the same values as with one thread throughout, and the
+    caller's thread count is restored."""
+    from simulator import recording
+
+    threads = numba.get_num_threads()
+    if threads < 2:
+        pytest.skip("one numba thread: nothing to tune")
+    seen = []
+    real = recording._run_one
+
+    def spy(*args, **kwargs):
+        seen.append(numba.get_num_threads())
+        return real(*args, **kwargs)
+
+    tuned, single = tmp_path / "tuned.h5", tmp_path / "single.h5"
+    recording._run_one = spy
+    try:
+        record(scene, tuned, episodes=4, n_copies=6, handle_signals=False)
+    finally:
+        recording._run_one = real
+    assert seen[:2] == [threads, 1] and numba.get_num_threads() == threads
+    numba.set_num_threads(1)
+    try:
+        record(scene, single, episodes=4, n_copies=6, handle_signals=False)
+    finally:
+        numba.set_num_threads(threads)
+    _assert_same_contents(single, tuned)
