@@ -394,6 +394,18 @@ class _FileSide:
             self.file.close()
 
 
+def raise_once(worker: Any) -> None:
+    """Raise ``worker``'s first error (its ``_error``) as one RecordingWriteError naming
+    ``worker.path``, unless it was raised before (``_reported``)."""
+    if worker._error is not None and not worker._reported:
+        worker._reported = True
+        exc = worker._error
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        raise RecordingWriteError(
+            f"{worker.path}: writing the recording failed: {type(exc).__name__}"
+            f"{': ' + text if text else ''}") from exc
+
+
 _CALL, _SOFT_FLUSH, _HARD_FLUSH, _SYNC, _STOP = range(5)
 
 
@@ -447,13 +459,7 @@ class _FileWorker:
 
     def check(self) -> None:
         """Raise the writer's error if there is one not raised yet."""
-        if self._error is not None and not self._reported:
-            self._reported = True
-            exc = self._error
-            text = str(exc).splitlines()[0] if str(exc) else ""
-            raise RecordingWriteError(
-                f"{self.path}: writing the recording failed: {type(exc).__name__}"
-                f"{': ' + text if text else ''}") from exc
+        raise_once(self)
 
     def episode(self, name: str, op: str, *args: Any, nbytes: int = 0) -> None:
         """Do ``op`` on episode ``name`` (see :meth:`_FileSide.apply`) after everything

@@ -70,6 +70,7 @@ from simulator.h5file import (
     _Block,
     _chunk_rows,
     _FileWorker,
+    raise_once,
     read_message,
     write_message,
 )
@@ -597,13 +598,13 @@ class _ProcessWorker:
     def check(self) -> None:
         """Raise the writer's error if there is one not raised yet."""
         self._poll()
-        _FileWorker.check(self)  # type: ignore[arg-type]  # same message, raised once
+        raise_once(self)  # the same message as the thread's, raised once
 
     def episode(self, name: str, op: str, *args: Any, nbytes: int = 0) -> None:
         """Queue ``op`` on episode ``name`` for the writer process. (Its answers are read
         at flushes, not here: polling a pipe gives up the GIL, and getting it back behind
         the pump thread costs more than the op.)"""
-        _FileWorker.check(self)  # type: ignore[arg-type]  # an error already received
+        raise_once(self)  # an error already received
         if self._error is not None:
             return
         if op == "write":
