@@ -36,7 +36,7 @@ from agents.registry import (
     AGENT_THERMOSTAT,
     N_AGENT_PARAMS,
 )
-from agents.rules import OP_EQ, RULE_WIDTH, compile_rules
+from agents.rules import RULE_WIDTH, compile_rules, first_rule
 from simulator.errors import UserError
 from simulator.rng import STREAM_AGENT, rand_uniform
 from simulator.worlds.arena import (
@@ -295,24 +295,6 @@ def arena_features(objective, me, pos, vel, radius, role, wall_kind, wall, box_w
     out[F_BALL_MOVING] = vel[b, 0] ** 2 + vel[b, 1] ** 2 > 0.09
 
 
-@njit(cache=True)
-def first_rule(features, rules, n_rules):
-    """Index of the first rule whose conditions all hold, or -1. rules (R, RULE_WIDTH)."""
-    for i in range(n_rules):
-        ok = True
-        for j in range(0, RULE_WIDTH - 1, 3):
-            f = rules[i, j]
-            if f < 0:
-                continue
-            equal = features[f] == rules[i, j + 2]
-            if equal != (rules[i, j + 1] == OP_EQ):
-                ok = False
-                break
-        if ok:
-            return i
-    return -1
-
-
 @njit(cache=True, inline="always")
 def _push_through(px, py, vx, vy, bx, by, ux, uy, ball_radius, dist, gain):
     """Drive through the ball's centre along (ux, uy) at a speed that falls with the
@@ -378,7 +360,7 @@ def heuristic_act(agent_params, rules, n_rules, objective, me, pos, vel, radius,
     features = np.empty(N_ARENA_FEATURES, np.int32)
     arena_features(objective, me, pos, vel, radius, role, wall_kind, wall, box_w, box_h, goal,
                    goal_code, features)
-    rule = first_rule(features, rules, n_rules)
+    rule = first_rule(rules, n_rules, features)
     reflex = rules[rule, RULE_WIDTH - 1] if rule >= 0 else R_COAST
     ax, ay = reflex_thrust(reflex, agent_params, objective, me, pos, vel, radius, role,
                            wall_kind, wall, box_w, box_h, goal, goal_code)

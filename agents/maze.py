@@ -14,7 +14,7 @@ from agents.registry import (
     AGENT_SEARCH,
     AGENT_THERMOSTAT,
 )
-from agents.rules import N_FEATURES, OP_EQ, RULE_WIDTH
+from agents.rules import N_FEATURES, RULE_WIDTH, first_rule
 from simulator.rng import STREAM_AGENT, rand_int
 from simulator.worlds.maze import (
     ACT_DOWN,
@@ -98,18 +98,9 @@ def heuristic_act(cell, obj_kind, obj_color, obj_pos, objective, rules, row, col
     """First rule of the table whose conditions hold; returns (action, rule index or -1)."""
     features = np.empty(N_FEATURES, np.int32)
     maze_features(cell, obj_kind, obj_color, obj_pos, objective, row, col, features)
-    for i in range(rules.shape[0]):
-        ok = True
-        for j in range(0, RULE_WIDTH - 1, 3):
-            f = rules[i, j]
-            if f < 0:
-                continue
-            equal = features[f] == rules[i, j + 2]
-            if equal != (rules[i, j + 1] == OP_EQ):
-                ok = False
-                break
-        if ok:
-            return rules[i, RULE_WIDTH - 1], i
+    i = first_rule(rules, rules.shape[0], features)
+    if i >= 0:
+        return rules[i, RULE_WIDTH - 1], i
     return ACT_STAY, -1
 
 

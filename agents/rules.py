@@ -14,6 +14,7 @@ objective: ``dx``/``dy`` (sign of the column/row offset: -1, 0, 1; ``dy=-1`` mea
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from simulator.errors import UserError
 from simulator.worlds.maze import ACTIONS
@@ -91,3 +92,24 @@ def compile_rules(rules: tuple[str, ...] | list[str], features: tuple[str, ...] 
             table[i, 3 * j : 3 * j + 3] = _parse_condition(cond, rule, features)
         table[i, -1] = actions.index(action)
     return table
+
+
+@njit(cache=True)
+def first_rule(rules, n_rules, features):
+    """Index of the first of the first ``n_rules`` rules whose conditions all hold on
+    ``features`` (F,) int, or -1. rules (R, RULE_WIDTH): up to MAX_CONDITIONS (feature,
+    op, value) triples (feature -1: unused) and the action; the one matcher every world's
+    heuristic pile uses."""
+    for i in range(n_rules):
+        ok = True
+        for j in range(0, RULE_WIDTH - 1, 3):
+            f = rules[i, j]
+            if f < 0:
+                continue
+            equal = features[f] == rules[i, j + 2]
+            if equal != (rules[i, j + 1] == OP_EQ):
+                ok = False
+                break
+        if ok:
+            return i
+    return -1

@@ -30,7 +30,7 @@ from agents.registry import (
     AGENT_THERMOSTAT,
     N_AGENT_PARAMS,
 )
-from agents.rules import OP_EQ, RULE_WIDTH, compile_rules
+from agents.rules import RULE_WIDTH, compile_rules, first_rule
 from simulator.errors import UserError
 from simulator.rng import STREAM_AGENT, rand_int
 from simulator.worlds.thermal import (
@@ -260,30 +260,12 @@ def thermal_features(objective, reading, previous, watts, power, window_open, ho
 
 
 @njit(cache=True)
-def first_rule(rules, features):
-    """Index of the first rule whose conditions all hold, else -1. rules (R, RULE_WIDTH)."""
-    for i in range(rules.shape[0]):
-        ok = True
-        for j in range(0, RULE_WIDTH - 1, 3):
-            f = rules[i, j]
-            if f < 0:
-                continue
-            equal = features[f] == rules[i, j + 2]
-            if equal != (rules[i, j + 1] == OP_EQ):
-                ok = False
-                break
-        if ok:
-            return i
-    return -1
-
-
-@njit(cache=True)
 def heuristic_act(rules, objective, reading, previous, watts, power, window_open, hour, t_out):
     """The first rule that fires sets the power; returns (power, rule index or -1)."""
     features = np.empty(N_THERMAL_FEATURES, np.int32)
     thermal_features(objective, reading, previous, watts, power, window_open, hour, t_out,
                      features)
-    i = first_rule(rules, features)
+    i = first_rule(rules, rules.shape[0], features)
     if i < 0:
         return power, -1
     action = rules[i, RULE_WIDTH - 1]
