@@ -125,3 +125,8 @@ def _encode(reel: Reel, path: Path, size: tuple[int, int], fps: float, n_frames:
         writer.close()
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UserError(f"{path.name}: ffmpeg failed: {first}") from None
+    except BaseException:  # Ctrl-C, a failing progress callback
+        # End ffmpeg before the caller removes the partial file: left running, it could
+        # still create or write it afterwards.
+        writer.close()
+        raise
