@@ -314,6 +314,12 @@ class _EpisodeFile:
                                                       chunk_rows)
             else:
                 factory.append(dsid, rows)
+        self.events(factory, events, total_steps, final)
+
+    def events(self, factory: _DatasetFactory, events: np.ndarray | None, total_steps: int,
+               final: bool = True) -> None:
+        """Create or extend the events table with ``events``' rows (if any); set
+        ``total_steps``."""
         if events is not None:
             dsid = self._datasets.get("events")
             if dsid is None:
@@ -369,8 +375,8 @@ class _FileSide:
 
     def apply(self, name: str, op: str, args: tuple[Any, ...]) -> None:
         """Do ``op`` on episode ``name``: create (attrs), write (block, events, final,
-        total_steps), stream (parts, capacity), add_metrics (series) or mark (status,
-        outcome), which also drops the episode's handles."""
+        total_steps), events (events, total_steps), stream (parts, capacity), add_metrics
+        (series) or mark (status, outcome), which also drops the episode's handles."""
         if op == "create":
             episode = self.episodes[name] = _EpisodeFile(name)
             episode.create(self.file.id, *args)
@@ -378,7 +384,7 @@ class _FileSide:
             episode = self.episodes.pop(name)
             episode.mark(*args)
             episode.close()
-        elif op in ("write", "stream", "add_metrics"):
+        elif op in ("write", "events", "stream", "add_metrics"):
             getattr(self.episodes[name], op)(self.factory, *args)
         else:
             raise ValueError(f"unknown recording op {op!r}")

@@ -60,6 +60,7 @@ from simulator import __version__
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
 from simulator.h5file import (
+    _HEADER,
     _QUEUE_BYTES,
     _WORLD_RUNNING,
     COMPRESSIONS,
@@ -72,7 +73,6 @@ from simulator.h5file import (
     _FileWorker,
     raise_once,
     read_message,
-    write_message,
 )
 from simulator.scene import Scene
 from simulator.session import Event, Lane, Session
@@ -397,14 +397,17 @@ def writer_process_available() -> bool:
 
 class _WriterProcess:
     """A ``python -c 'simulator.h5file.serve(...)'`` child, the two pipes to it and the
-    thread that feeds it.
+    thread that feeds it when the pipe is full.
 
     It imports numpy and h5py only, and is reused by one recording after another (see
     :data:`_IDLE_WRITERS`): its start-up (~0.15 s, on the other core) is paid once per
-    Python process, while the kernels load. Messages are handed to a pump thread, which
-    writes them to the pipe (without the GIL): while the writer process is busy with a big
-    batch and the pipe is full, the simulation goes on; it waits only once
-    ``_QUEUE_BYTES`` are queued.
+    Python process, while the kernels load. A message is written straight into the pipe
+    (non-blocking) when nothing is queued before it and the pipe has room — the common
+    case, as the pipe holds 1 MiB. Only what does not fit is handed to a pump thread, which
+    waits for the writer process to read (without the GIL) while the simulation goes on;
+    the simulation waits only once ``_QUEUE_BYTES`` are queued. (Waking the pump thread for
+    every message cost ~0.2 ms a message: the simulation's thread then had to win the GIL
+    back from it.)
     """
 
     def __init__(self) -> None:
@@ -430,6 +433,7 @@ class _WriterProcess:
         finally:
             os.close(jobs_r)
             os.close(results_w)
+        os.set_blocking(jobs_w, False)  # see send(): a full pipe goes to the pump thread
         self.jobs_fd, self.results_fd = jobs_w, results_r
         self._poller = select.poll()
         self._poller.register(results_r, select.POLLIN)
@@ -447,15 +451,39 @@ class _WriterProcess:
         return self.proc.poll() is None and not self.broken and not self._closing
 
     def send(self, data: bytes) -> None:
-        """Queue one message for the writer process."""
+        """Send one message to the writer process: into the pipe at once when it has room,
+        else queued for the pump thread."""
+        header = _HEADER.pack(len(data))
         with self._cv:
             while self._queued > _QUEUE_BYTES and not self.broken:
                 self._cv.wait(0.5)
             if self.broken:
                 return
-            self._outbox.append(data)
-            self._queued += len(data)
+            parts = [memoryview(header), memoryview(data)]
+            if not self._outbox:  # nothing before it: write what the pipe takes now
+                parts = self._write_some(parts)
+                if not parts:
+                    return
+            self._outbox.extend(parts)
+            self._queued += sum(len(part) for part in parts)
             self._cv.notify_all()
+
+    def _write_some(self, parts: list[memoryview]) -> list[memoryview]:
+        """Write ``parts`` (in order) without blocking; returns what the pipe did not take.
+        A broken pipe marks the process gone and drops the rest."""
+        try:
+            n = os.writev(self.jobs_fd, parts)
+        except BlockingIOError:
+            return parts
+        except OSError:
+            self.broken = True
+            return []
+        while parts and n >= len(parts[0]):
+            n -= len(parts[0])
+            parts = parts[1:]
+        if parts and n:
+            parts = [parts[0][n:]] + parts[1:]
+        return parts
 
     def ready(self, timeout: float = 0.0) -> bool:
         """Whether an answer (or the pipe's end) waits to be read."""
@@ -467,21 +495,28 @@ class _WriterProcess:
         return None if data is None else pickle.loads(data)
 
     def _pump_out(self) -> None:
+        """The pump thread: write the queued parts as the writer process reads the pipe."""
+        writable = select.poll()
+        writable.register(self.jobs_fd, select.POLLOUT)
         while True:
             with self._cv:
                 while not self._outbox and not self._closing:
                     self._cv.wait()
                 if not self._outbox:
                     return
-                data = self._outbox.popleft()
-            try:
-                if not self.broken:
-                    write_message(self.jobs_fd, data)
-            except OSError:
-                self.broken = True
-            with self._cv:
-                self._queued -= len(data)
+                part = self._outbox[0]
+                left = self._write_some([part]) if not self.broken else []
+                if left:
+                    self._outbox[0] = left[0]
+                else:
+                    self._outbox.popleft()
+                self._queued -= len(part) - sum(len(p) for p in left)
+                if self.broken:
+                    self._outbox.clear()
+                    self._queued = 0
                 self._cv.notify_all()
+            if left:
+                writable.poll(500)  # without the GIL, until the writer process reads
 
     def shut(self) -> None:
         """Send what is queued, close the pipes (the process sees them close and exits)
@@ -720,6 +755,7 @@ class EpisodeWriter:
         self._n_event_params = n_event_params
         self.steps_written = 0
         self.stepping = True  # False once copy 0 has stopped: later steps are not its own
+        self.rows_done = False  # its last rows were handed over (see end_rows)
         self.status = STATUS_RUNNING
         self._rows.add_state(fields)
 
@@ -738,22 +774,39 @@ class EpisodeWriter:
             self.stepping = False
         return self._rows.full
 
-    def write_block(self, final: bool = False) -> None:
-        """Hand the buffered rows and any new events to the file (one resize + write per
-        dataset); ``final`` when no rows will follow (the episode is ending)."""
+    def write_block(self, final: bool = False, with_events: bool = True) -> None:
+        """Hand the buffered rows and (``with_events``) any new events to the file (one
+        resize + write per dataset); ``final`` when no rows will follow (the episode is
+        ending)."""
+        if self.rows_done:
+            raise RuntimeError(f"{self.name}: its last rows were written already")
         block = self._rows.take(final)
         self.writer._takes += 1
-        new_events = self._events[self._n_events_written:]
-        events = None
-        if new_events or not self._events_created:
-            events = events_table(new_events, self._event_kinds, self._n_event_params)
-            self._n_events_written += len(new_events)
-            self._events_created = True
+        self.rows_done = final
+        events = self._new_events() if with_events else None
         self.steps_written += block.n_step
         nbytes = block.nbytes
         self.writer.bytes_recorded += nbytes
         self.writer._worker.episode(self.name, "write", block, events, final,
                                     self.steps_written, nbytes=nbytes)
+
+    def _new_events(self) -> np.ndarray | None:
+        """The events table rows not handed over yet (all of them the first time, even
+        none); None when there is nothing to add."""
+        new_events = self._events[self._n_events_written:]
+        if not new_events and self._events_created:
+            return None
+        self._n_events_written += len(new_events)
+        self._events_created = True
+        return events_table(new_events, self._event_kinds, self._n_event_params)
+
+    def end_rows(self) -> None:
+        """Copy 0 has stopped: hand its last rows over now, so the file work overlaps the
+        rest of the run (the other copies go on) instead of waiting for its end. Events
+        logged meanwhile still go in, with :meth:`finish`."""
+        self.stepping = False
+        if not self.rows_done:
+            self.write_block(final=True, with_events=False)
 
     def _stream(self, parts: Mapping[str, np.ndarray]) -> None:
         """Hand state rows to the file ahead of their block (see RunRecorder)."""
@@ -785,7 +838,13 @@ class EpisodeWriter:
         self.writer._worker.flush()
 
     def _finish_rows(self) -> None:
-        self.write_block(final=True)
+        if not self.rows_done:
+            self.write_block(final=True)
+            return
+        events = self._new_events()  # logged after the last rows were written
+        if events is not None:
+            self.writer._worker.episode(self.name, "events", events, self.steps_written,
+                                        nbytes=events.nbytes)
 
     def _mark(self, status: str, outcome: Sequence[Mapping[str, Any]] | None) -> None:
         text = _dumps(list(outcome)) if outcome is not None else None
@@ -1015,6 +1074,7 @@ class RunRecorder:
         self._src_addresses: list[list[int]] | None = None
         self._trace_addresses: dict[int, tuple[StepTrace, list[tuple[str, int, int]]]] = {}
         self._table = np.zeros((0, 5), np.int64)
+        self._table_lanes = np.zeros(0, np.int64)  # the lane of each line of the table
         self._table_buffers: list[np.ndarray] = []
         self._traced: list[StepTrace] | None = None
         self._active: list[int] = []
@@ -1042,7 +1102,7 @@ class RunRecorder:
         n_state, n_step = rows_at.pop() if rows_at else (0, 0)
         traced = traces is not None and self.reused_traces and all(
             not self._rows[k].traces for k in active)
-        lines, buffers = [], []
+        lines, buffers, line_lanes = [], [], []
         if self._src_addresses is None:  # the states are stepped in place: fixed for the run
             self._src_addresses = [[_address(src) for _, src in fields]
                                    for fields in self._fields]
@@ -1053,6 +1113,7 @@ class RunRecorder:
                 lines.append((address, _address(buf), buf[0].nbytes,
                               k if name == "status" else -1, 0))
                 buffers.append(buf)
+                line_lanes.append(k)
             if traced:
                 assert traces is not None
                 if not rows._step_specs:
@@ -1068,7 +1129,9 @@ class RunRecorder:
                                          f" a buffer row of {buf[0].nbytes}")
                     lines.append((address, _address(buf), nbytes, -1, n_step - n_state))
                     buffers.append(buf)
+                    line_lanes.append(k)
         self._table = np.array(lines, np.int64).reshape(-1, 5)
+        self._table_lanes = np.array(line_lanes, np.int64)
         self._table_buffers = buffers  # keeps every address in the table valid
         self._traced = [traces[k] for k in range(len(traces))] if traced and traces else None
         self._active = active
@@ -1154,10 +1217,9 @@ class RunRecorder:
             self._stream_out()
         if stopped:
             self._sync_rows()
-            for k in active:
-                if stopped >> k & 1:
-                    self.episodes[k].stepping = False
-            self._seen_takes = -1  # rebuild: the stopped lanes leave the table
+            self._end_lanes([k for k in active if stopped >> k & 1])
+            if not full:
+                self.writer.flush()  # sends the rows to the writer, which writes them now
         if full:
             self._sync_rows()
             self._check_states(lanes)
@@ -1165,6 +1227,23 @@ class RunRecorder:
                 if self._rows[k].full:
                     self.episodes[k].write_block()
             self.writer.flush()
+
+    def _end_lanes(self, gone: Sequence[int]) -> None:
+        """Copy 0 of lanes ``gone`` has stopped: hand their last rows over and take their
+        lines out of the gather table (the other lanes' buffers stay where they are)."""
+        current = self._seen_takes == self.writer._takes
+        for k in gone:
+            self.episodes[k].end_rows()
+        keep = ~np.isin(self._table_lanes, gone)
+        self._table = np.ascontiguousarray(self._table[keep])
+        self._table_lanes = self._table_lanes[keep]
+        self._table_buffers = [buf for buf, kept in zip(self._table_buffers, keep, strict=True)
+                               if kept]
+        still = [i for i, k in enumerate(self._active) if k not in gone]
+        self._active = [self._active[i] for i in still]
+        self._generations = [self._generations[i] for i in still]
+        if current:  # only the stopped lanes' buffers were taken: no rebuild needed
+            self._seen_takes = self.writer._takes
 
     def _stream_out(self) -> None:
         """Hand over every whole chunk of the bulk state fields gathered so far."""

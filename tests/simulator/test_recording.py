@@ -231,6 +231,36 @@ def test_user_events_logged_mid_run_are_recorded_and_replayed(scene, tmp_path):
         assert all(check.ok for check in verify(rec))
 
 
+@pytest.mark.parametrize("writer", ["inline", "process"])
+def test_an_episode_ended_early_gets_its_rows_at_once_and_later_events_at_the_end(
+        scene, tmp_path, writer):
+    """Copy 0 stops while other copies run on: its rows go to the file then (so the writing
+    overlaps the rest of the run); events logged on the lane afterwards still join its
+    events table when the run finishes."""
+    session = Session(scene, seed=3, n_copies=8)
+    path = tmp_path / "early.h5"
+    with RecordingWriter(path, scene, seed=3, background=False,
+                         process=writer == "process") as rec_writer:
+        run = rec_writer.begin_run(session, 0, reused_traces=True)
+        steps = 0
+        while session.lanes[0].state.status[0] == 0:
+            run.capture(session.step(1, trace=True, reuse_trace=True))
+            steps += 1
+        assert not session.done, "the test needs copies still running after copy 0 stopped"
+        assert run.episodes[0].rows_done  # handed over when copy 0 stopped
+        session.perturb("teleport", params={"row": 1, "col": 1}, lanes=[0])
+        while not session.done:
+            run.capture(session.step(1, trace=True, reuse_trace=True))
+        run.finish()
+    with Recording.open(path) as rec:
+        ep = rec[0]
+        assert ep.status == "complete" and ep.n_steps == ep.total_steps == steps
+        user = [ev for ev in ep.events() if ev.source == "user"]
+        assert [(ev.step, ev.kind) for ev in user] == [(steps, "teleport")]
+        assert ep.events() == session.lanes[0].events
+        assert all(check.ok for check in verify(rec))
+
+
 def _contents(path: Path) -> dict[str, object]:
     """Every dataset's values and every attribute of a recording, by HDF5 path (the
     creation time left out)."""
@@ -558,10 +588,13 @@ def test_sigkill_leaves_finished_episodes_readable_and_marks_the_rest_running(
         assert all(ep.outcome is not None for ep in runs[0])
         assert [ep.status for ep in runs[1]] == ["running", "running"]
         assert all(ep.outcome is None for ep in runs[1])
-        # Blocks of 4 rows: the first (initial state + 3 steps) is written at step 3, so
-        # a lane still running then has 3 readable steps; the rest were in memory.
+        # A lane whose copy 0 stopped by then had all its rows written when it stopped
+        # (still marked running: its outcome and metrics come at the end of the run).
+        # Otherwise blocks of 4 rows: the first (initial state + 3 steps) is written at
+        # step 3, so a lane still running then has 3 readable steps; the rest were in
+        # memory.
         lengths = _episode_lengths(scene, run=1)
-        written = [3 if n >= 3 and at_step >= 3 else 0 for n in lengths]
+        written = [n if n <= at_step else 3 if at_step >= 3 else 0 for n in lengths]
         assert [ep.n_steps for ep in runs[1]] == written
         assert all(check.ok for check in verify(rec))
     result = CliRunner().invoke(main, ["inspect", str(out)])
