@@ -98,7 +98,7 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
         for _ in range(limit):
             if session.done:
                 break
-            session.step(1, trace=False)
+            session.step(1, trace=False, reuse_trace=True)
             tracker.update()
     else:
         session.run(steps)

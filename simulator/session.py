@@ -172,10 +172,12 @@ class Session:
         ``reuse_trace``: each lane's trace is the same StepTrace object, refilled, at every
         call with the same ``n_steps`` — no arrays allocated per step, and their addresses
         stay put (the recorder copies copy 0's rows out by address). Entries of copies that
-        did not step keep the values of an earlier call.
+        did not step keep the values of an earlier call. With ``reuse_trace`` the traces are
+        filled even if ``trace`` is False: refilling them costs less than allocating the
+        empty ones a trace-less step returns.
         """
         self._clock = min(self._clock + n_steps, self.horizon)
-        if not (trace and reuse_trace):
+        if not reuse_trace:
             return [
                 self.driver.advance(lane.state, lane.agents, self.packed_events(lane),
                                     self.params, self.seed, n_steps, trace)
@@ -186,7 +188,7 @@ class Session:
             key = (n_steps, lane.state.n_copies, len(lane.agents))
             kept = lane._trace if lane._trace_key == key else None
             lane._trace = self.driver.advance(lane.state, lane.agents, self.packed_events(lane),
-                                              self.params, self.seed, n_steps, trace, out=kept)
+                                              self.params, self.seed, n_steps, True, out=kept)
             lane._trace_key = key
             out.append(lane._trace)
         return out
