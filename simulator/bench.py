@@ -192,6 +192,14 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
     there are some, and ``recording_other_load_cpus`` says how busy the machine was.
     ``recording_write_mb_per_s`` is the thermal case's rows (uncompressed) per second of
     h5py work; ``recording_ms_per_episode`` the h5py work per maze ensemble episode.
+
+    ``recording_overhead_1_thread``: the maze ensemble case again with both sides on one
+    numba thread — the recorder's own cost. The gap to ``recording_overhead`` is the core
+    the writer process takes: unrecorded, the ensemble's kernels run on every core; while
+    a writer works, a parallel kernel waits for the thread whose core the writer holds, so
+    a recorded run goes faster on one thread fewer (the thread tuner of multi-run
+    ensembles finds this out on runs 0 and 1, see ``simulator.recording._ThreadTuner``).
+    On two cores that is one thread against two.
     """
     import os
     import statistics
@@ -254,15 +262,29 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
             with_recorder()  # warm-up: compilation, caches
             without()
             timings: dict[str, list[tuple[float, float | None]]] = {"with": [], "off": []}
+            one_thread = suffix == "" and numba.get_num_threads() > 1
             for _ in range(repeats):  # interleaved: load changes hit both alike
+                target.unlink(missing_ok=True)  # a new file, as a recording normally writes
                 timings["with"].append(timed(with_recorder))
                 timings["off"].append(timed(without))
+                if one_thread:
+                    threads = numba.get_num_threads()
+                    numba.set_num_threads(1)
+                    try:
+                        target.unlink(missing_ok=True)
+                        timings.setdefault("with_1", []).append(timed(with_recorder))
+                        timings.setdefault("off_1", []).append(timed(without))
+                    finally:
+                        numba.set_num_threads(threads)
             loads += [other for samples in timings.values() for _, other in samples
                       if other is not None]
             best_with, best_off = best(timings["with"]), best(timings["off"])
             last = results[-1]
             name = suffix or "_maze_ensemble"
             out[f"recording_overhead{suffix}"] = best_with / best_off
+            if one_thread:
+                out["recording_overhead_1_thread"] = (best(timings["with_1"])
+                                                      / best(timings["off_1"]))
             out[f"recording_writer{name}"] = last.writer
             # The share of the recorded run the simulation's thread spent in the recorder
             # (capturing rows, handing them over, writing inline, waiting at the end).

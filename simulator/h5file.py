@@ -605,6 +605,7 @@ class _FileWorker:
 
 # --- the writer process --------------------------------------------------------------------
 _HEADER = struct.Struct("<Q")  # a message on the pipes: its length, then pickled bytes
+_FRAME = struct.Struct("<QI")  # ops to the writer process: pickle length, arrays
 
 
 def write_message(fd: int, data: bytes) -> None:
@@ -613,6 +614,40 @@ def write_message(fd: int, data: bytes) -> None:
     view, done = memoryview(data), 0
     while done < len(data):
         done += os.write(fd, view[done:])
+
+
+def pack_ops(batch: list[tuple[Any, ...]]) -> list[memoryview]:
+    """A batch of ops as the parts of one message to the writer process: a frame header
+    (the pickle's length, the number of arrays, each array's length), the pickle, then each
+    array's bytes. Arrays travel out of band (pickle protocol 5), so their rows are not
+    copied into the pickle first: the parts are written to the pipe straight from the
+    arrays, which nobody writes to any more (see :class:`_Block`)."""
+    buffers: list[pickle.PickleBuffer] = []
+    meta = pickle.dumps(batch, protocol=5, buffer_callback=buffers.append)
+    raws = [buf.raw() for buf in buffers]
+    header = _FRAME.pack(len(meta), len(raws)) + b"".join(
+        _HEADER.pack(raw.nbytes) for raw in raws)
+    return [memoryview(header), memoryview(meta), *raws]
+
+
+def read_ops(fd: int) -> list[tuple[Any, ...]] | None:
+    """Read one message written from :func:`pack_ops`' parts; None once the pipe is
+    closed."""
+    header = _read_exact(fd, _FRAME.size)
+    if header is None:
+        return None
+    n_meta, n_buffers = _FRAME.unpack(header)
+    lengths = _read_exact(fd, _HEADER.size * n_buffers) if n_buffers else bytearray()
+    meta = _read_exact(fd, n_meta)
+    if lengths is None or meta is None:
+        return None
+    buffers = []
+    for (n,) in _HEADER.iter_unpack(lengths):
+        buf = _read_exact(fd, n)
+        if buf is None:
+            return None
+        buffers.append(buf)
+    return pickle.loads(meta, buffers=buffers)
 
 
 def read_message(fd: int) -> bytearray | None:
@@ -724,7 +759,8 @@ class _Served:
 
 
 def serve(jobs_fd: int, results_fd: int) -> None:
-    """The writer process: read op batches from the pipe ``jobs_fd`` and do them in order,
+    """The writer process: read op batches (:func:`pack_ops`) from the pipe ``jobs_fd``
+    and do them in order,
     one recording after another (each opened by an ``open`` op and ended by ``close``),
     answering on ``results_fd``; exit when the recorder closes the pipe.
 
@@ -746,14 +782,13 @@ def serve(jobs_fd: int, results_fd: int) -> None:
     current: _Served | None = None
     while True:
         try:
-            data = read_message(jobs_fd)
+            batch = read_ops(jobs_fd)
         except OSError:
-            data = None
-        if data is None:  # the recorder is gone: keep what came, then close
+            batch = None
+        if batch is None:  # the recorder is gone: keep what came, then close
             if current is not None:
                 current.do(("close", None))
             return
-        batch = pickle.loads(data)
         for op in batch:
             if op[0] == "ping":
                 results.send(("pong",))

@@ -60,7 +60,6 @@ from simulator import __version__
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
 from simulator.h5file import (
-    _HEADER,
     _QUEUE_BYTES,
     _WORLD_RUNNING,
     COMPRESSIONS,
@@ -71,6 +70,7 @@ from simulator.h5file import (
     _Block,
     _chunk_rows,
     _FileWorker,
+    pack_ops,
     raise_once,
     read_message,
 )
@@ -91,6 +91,7 @@ _KEEP_TRACE_BYTES = 4 << 10  # a one-step trace this small is kept whole, not co
 _BACKGROUND_MIN_BYTES = 4 << 10  # state per step (all lanes) worth a writer thread
 _SEND_BYTES = 1 << 20  # ops batched for the writer process before they are sent
 _PIPE_BYTES = 1 << 20  # the buffer asked for the pipe to the writer process
+_IOV_MAX = 1024  # parts one writev takes at most (POSIX guarantees at least 16; Linux 1024)
 
 
 # --- seeds ---------------------------------------------------------------------------------
@@ -450,16 +451,15 @@ class _WriterProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None and not self.broken and not self._closing
 
-    def send(self, data: bytes) -> None:
-        """Send one message to the writer process: into the pipe at once when it has room,
-        else queued for the pump thread."""
-        header = _HEADER.pack(len(data))
+    def send(self, batch: list[tuple[Any, ...]]) -> None:
+        """Send a batch of ops to the writer process (see :func:`pack_ops`): into the pipe
+        at once when it has room, else queued for the pump thread."""
+        parts = pack_ops(batch)
         with self._cv:
             while self._queued > _QUEUE_BYTES and not self.broken:
                 self._cv.wait(0.5)
             if self.broken:
                 return
-            parts = [memoryview(header), memoryview(data)]
             if not self._outbox:  # nothing before it: write what the pipe takes now
                 parts = self._write_some(parts)
                 if not parts:
@@ -472,7 +472,7 @@ class _WriterProcess:
         """Write ``parts`` (in order) without blocking; returns what the pipe did not take.
         A broken pipe marks the process gone and drops the rest."""
         try:
-            n = os.writev(self.jobs_fd, parts)
+            n = os.writev(self.jobs_fd, parts[:_IOV_MAX])
         except BlockingIOError:
             return parts
         except OSError:
@@ -561,7 +561,7 @@ def writer_process_start_seconds() -> float:
     t0 = time.perf_counter()
     writer = _WriterProcess()
     try:
-        writer.send(pickle.dumps([("ping",)]))
+        writer.send([("ping",)])
         while writer.ready(5.0):
             message = writer.receive()
             if message is None or message[0] == "pong":
@@ -683,7 +683,7 @@ class _ProcessWorker:
         if not self._batch:
             return
         batch, self._batch, self._batch_bytes = self._batch, [], 0
-        self._writer.send(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        self._writer.send(batch)
 
     def _handle(self, message: tuple[Any, ...]) -> str:
         if message[0] == "error":
