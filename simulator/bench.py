@@ -185,7 +185,9 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
     walled_maze/anywhere at the scene's ensemble with metrics over several runs, and the
     thermostat scene's 1800 steps with one copy — and, labelled as such, the worst case:
     single-copy runs of short maze episodes, where the fixed HDF5 cost of an episode
-    (about twenty datasets, ~2 ms of h5py work) exceeds the simulation itself (~0.7 ms).
+    (about twenty datasets, ~1.4 ms of h5py work) exceeds the simulation itself (~0.5 ms).
+    Each recorded run writes a new file (the old one is removed untimed), as recordings
+    normally do. docs/recording-format.md ("What recording costs") explains each case.
 
     Other jobs on the machine skew wall times, so each timed run also measures the CPU the
     rest of the machine used meanwhile (Linux); the best of the quiet runs is reported when
