@@ -760,9 +760,9 @@ class _Served:
 
 def serve(jobs_fd: int, results_fd: int) -> None:
     """The writer process: read op batches (:func:`pack_ops`) from the pipe ``jobs_fd``
-    and do them in order,
-    one recording after another (each opened by an ``open`` op and ended by ``close``),
-    answering on ``results_fd``; exit when the recorder closes the pipe.
+    and do them in order, one recording after another (each opened by an ``open`` op and
+    ended by ``close``), answering on ``results_fd``; exit when the recorder closes the
+    pipe.
 
     One thread: a reader thread would wait for the GIL behind h5py (up to a switch interval
     per read) while the pipe filled and the recorder blocked on it; the pipe's buffer
