@@ -175,6 +175,17 @@ def _bench_thermal(quick: bool, say: Callable[[str], None]) -> dict[str, object]
     return out
 
 
+def _cpu_ticks() -> tuple[int, int] | None:
+    """Linux: clock ticks all CPUs spent busy, and in total, since boot (None elsewhere);
+    the difference over a timed run says how busy the machine was."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # busy, total (all cpus)
+
+
 def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
     """What the HDF5 recorder costs: the same runs stepped with and without it
     (:func:`simulator.recording.record` against :func:`~simulator.recording.run_episodes`,
@@ -210,21 +221,13 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
 
     from simulator.recording import record, run_episodes
 
-    def busy_ticks() -> tuple[int, int] | None:
-        try:
-            with open("/proc/stat") as stat:
-                ticks = [int(v) for v in stat.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # busy, total (all cpus)
-
     def timed(fn: Callable[[], object]) -> tuple[float, float | None]:
         """Wall seconds of fn() and the CPUs other processes kept busy meanwhile."""
-        before, own0 = busy_ticks(), os.times()
+        before, own0 = _cpu_ticks(), os.times()
         t0 = time.perf_counter()
         fn()
         seconds = time.perf_counter() - t0
-        after, own1 = busy_ticks(), os.times()
+        after, own1 = _cpu_ticks(), os.times()
         if before is None or after is None or after[1] <= before[1]:
             return seconds, None
         own = (own1.user + own1.system - own0.user - own0.system) * os.sysconf("SC_CLK_TCK")
@@ -400,14 +403,6 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
     say(f"gui: walled_maze, 3 lanes, 60 steps/s, a click every 0.45 s, {seconds:g} s"
         f" ({platform_name})")
 
-    def cpu_ticks() -> tuple[int, int] | None:
-        try:
-            with open("/proc/stat") as stat:
-                ticks = [int(v) for v in stat.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # busy, total (all cpus)
-
     with tempfile.TemporaryDirectory() as tmp:
         settings = QtCore.QSettings(os.path.join(tmp, "bench.ini"),
                                     QtCore.QSettings.Format.IniFormat)
@@ -469,7 +464,7 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
             clicker = QtCore.QTimer()
             clicker.timeout.connect(click)
             window.click_latencies.clear()
-            before, own0 = cpu_ticks(), os.times()
+            before, own0 = _cpu_ticks(), os.times()
             steps0, start = window.worker.steps_taken, time.perf_counter()
             window.play()
             clicker.start(450)
@@ -480,7 +475,7 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
             wall = time.perf_counter() - start
             steps = window.worker.steps_taken - steps0
             window.pause()
-            after, own1 = cpu_ticks(), os.times()
+            after, own1 = _cpu_ticks(), os.times()
             previews = list(window.click_latencies)
             lanes = ", ".join(f"{run.agents[0].name} {run.n_copies}"
                               for run in window.race.lanes)
