@@ -376,15 +376,28 @@ def test_playing_steps_on_the_worker_and_a_click_lands_between_steps(open_window
     qtbot.waitUntil(lambda: window.shown.step >= 3, timeout=10000)
     assert window.worker.steps_taken >= 3  # the worker thread stepped them
     point = _cell_point(window, 1, 4, 1)
-    qtbot.mouseClick(window.view(1), QtCore.Qt.MouseButton.LeftButton, pos=point)
+    with window.worker.lock:  # the worker waits: the race stays at the click's boundary
+        qtbot.mouseClick(window.view(1), QtCore.Qt.MouseButton.LeftButton, pos=point)
+        # A wall is drawn in a copy still running whose agent (or an object) is not on the
+        # cell; which copies those are depends on the step the click lands on (the search
+        # lane's agents all stand on (4, 1) at step 5), so read them off the boundary.
+        walled = []
+        for run in window.race.lanes:
+            st = run.state
+            on_cell = (st.agent_pos[:, 0] == 4) & (st.agent_pos[:, 1] == 1)
+            on_cell |= np.any((st.obj_kind >= 0) & (st.obj_pos[..., 0] == 4)
+                              & (st.obj_pos[..., 1] == 1), axis=1)
+            hit = (st.status == 0) & ~on_cell
+            walled.append(np.where(hit, 1, st.cell[:, 4, 1]))  # the others stay as they were
     events = [ev for ev in window.race.events if ev.source == "user"]
     assert [(ev.kind, ev.lane) for ev in events] == [("draw_wall", lane) for lane in range(3)]
     assert len({ev.step for ev in events}) == 1  # one step boundary for every lane
     step = events[0].step
     qtbot.waitUntil(lambda: window.shown.step > step, timeout=10000)
-    for lane in window.shown.lanes:  # every copy still running got the wall (a copy that
-        running = lane.state.status == 0  # had stopped before the step stays as it was)
-        assert np.all(lane.state.cell[running, 4, 1] == 1)
+    for lane, expected in zip(window.shown.lanes, walled, strict=True):  # only those changed
+        assert np.array_equal(lane.state.cell[:, 4, 1], expected)
+    for lane in window.shown.lanes[:2]:  # the thermostat and the pile never reach (4, 1)
+        assert np.all(lane.state.cell[:, 4, 1] == 1)
     assert np.any(window.shown.lanes[0].state.status == 0)  # the thermostat never gets there
     window.pause()
     now = window.race.step_index
