@@ -736,7 +736,8 @@ class EpisodeWriter:
     Feed it :meth:`append_step` after every one-step ``Session.step``; optionally
     :meth:`add_metrics`; end it with :meth:`finish`. Rows are buffered and handed to the
     file a block at a time; datasets are created with the episode's first block. The h5py
-    work itself happens on the recording's writer thread (see :class:`RecordingWriter`).
+    work itself happens wherever the recording's writer does it (see
+    :class:`RecordingWriter`).
     """
 
     def __init__(self, writer: RecordingWriter, name: str, agents: Sequence[AgentSpec],
@@ -858,10 +859,10 @@ class RecordingWriter:
 
     The simulation's thread only buffers rows (see :class:`RunRecorder`) and hands full
     blocks over; every h5py call after the root attributes (creating groups and datasets,
-    extending them, attributes, flushes) runs on one background thread (``background``,
-    the default) or inline. :meth:`sync` waits for the file to catch up; :meth:`close`
-    drains the queue. A write error surfaces in the caller's thread as one
-    RecordingWriteError.
+    extending them, attributes, flushes) runs in a writer process (``process``), on one
+    background thread (``background``) or inline. :meth:`sync` waits for the file to catch
+    up; :meth:`close` drains the queue. A write error surfaces in the caller's thread as
+    one RecordingWriteError.
 
     Parameters
     ----------
@@ -869,10 +870,13 @@ class RecordingWriter:
     scene : the scene recorded (its full TOML text goes into the root attributes).
     seed : the base seed (run k uses :func:`episode_seed`).
     compression : "lzf" (fast, default) or "gzip"; always with the shuffle filter.
-    block_steps : rows buffered per episode before a write (default: ~4 MiB of state).
+    block_steps : rows buffered per episode before a write (default: ~4 MiB of state, ~1 MiB
+        with a writer process).
     attrs : extra root attributes (JSON-encoded unless str / number).
     background : write on a background thread (default) or inline, in the caller's thread
-        (:func:`background_pays` says which is cheaper for a run).
+        (:func:`background_pays` says which is cheaper for a run); without ``process``.
+    process : write in a writer process (:class:`_ProcessWorker`; POSIX), which creates
+        the file itself. :func:`record` chooses it by default where it is available.
     """
 
     def __init__(self, path: str | Path, scene: Scene, seed: int, *, force: bool = False,
@@ -1035,7 +1039,7 @@ class RunRecorder:
 
     Capturing a step costs one compiled call for every lane's state rows (copy 0 of every
     field, gathered by address: the drivers step states in place) and, for small ensembles,
-    keeping the step's trace; the h5py work happens on the writer's thread.
+    keeping the step's trace; the h5py work happens in the writer process or thread.
     """
 
     def __init__(self, writer: RecordingWriter, session: Session, run: int,
@@ -1061,9 +1065,9 @@ class RunRecorder:
             for fields in self._fields for _, arr in fields) and all(
             "status" in dict(fields) for fields in self._fields)
         self._keep_traces: list[bool] | None = None
-        # With the writer on its thread, bulk state fields (more than a chunk per block) go
-        # to the file a chunk at a time, so their compression overlaps the run instead of
-        # piling up at its end.
+        # With the writer working elsewhere (process or thread), bulk state fields (more
+        # than a chunk per block) go to the file a chunk at a time, so their compression
+        # overlaps the run instead of piling up at its end.
         capacity = self._rows[0].capacity if self._rows else 1
         self._stream_fields = [
             (f"state/{name}", rows) for name, arr in (self._fields[0] if self._fields else [])
@@ -1330,8 +1334,8 @@ class RecordProgress:
 class RecordResult:
     """What :func:`record` did. ``seconds_in_writer``: time the simulation's thread spent in
     the recorder (capturing rows, handing them over, writing inline, waiting for the writer
-    thread at the end); ``seconds_in_background``: time spent in h5py work (on the thread
-    if ``background``, else inside ``seconds_in_writer``)."""
+    at the end); ``seconds_in_background``: time spent in h5py work (in the writer process
+    or thread if ``background``, else inside ``seconds_in_writer``)."""
 
     path: Path
     status: str
@@ -1406,7 +1410,7 @@ def _kernel_threads(n_copies: int) -> Iterator[None]:
     """Run a single-copy session's kernels on one numba thread.
 
     A parallel loop over one copy has nothing to share out; its second OpenMP thread only
-    spins between steps, on the core the recorder's writer thread needs (measured: the
+    spins between steps, on the core the recorder's writer needs (measured: the
     thermostat scene, one copy, records at the same speed as it runs only this way).
     Results never depend on the thread count (DESIGN.md, engine rules).
     """
@@ -1584,7 +1588,7 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
         status = STATUS_COMPLETE if runs == episodes else STATUS_INTERRUPTED
         t0 = time.perf_counter()
         writer.close(status)
-        writer.seconds += time.perf_counter() - t0  # waiting for the writer thread to finish
+        writer.seconds += time.perf_counter() - t0  # waiting for the writer to finish
     return RecordResult(target, status, runs, writer.n_episodes, writer.seconds,
                         writer.bytes_recorded, writer.background_seconds,
                         writer.mode != "inline", writer.mode)
