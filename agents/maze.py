@@ -8,11 +8,15 @@ agent_params (N_AGENT_PARAMS,) float64; rules (R, RULE_WIDTH) int32.
 import numpy as np
 from numba import njit
 
+from agents.learned import observe_now, pile_act, policy_act
 from agents.registry import (
     AGENT_HEURISTIC,
+    AGENT_LEARNED_PILE,
+    AGENT_POLICY,
     AGENT_RANDOM,
     AGENT_SEARCH,
     AGENT_THERMOSTAT,
+    OBJECTIVE_MASK,
 )
 from agents.rules import N_FEATURES, RULE_WIDTH, first_rule
 from simulator.rng import STREAM_AGENT, rand_int
@@ -24,6 +28,7 @@ from simulator.worlds.maze import (
     ACT_UP,
     CELL_LAVA,
     CELL_WALL,
+    COLORS,
     DCOL,
     DROW,
     OBJ_NONE,
@@ -31,11 +36,22 @@ from simulator.worlds.maze import (
     transition,
 )
 
+N_COLORS = len(COLORS)
+
 
 @njit(cache=True, inline="always")
 def matches(kind, color, objective):
-    """Whether an object of (kind, colour) satisfies the objective."""
-    return kind != OBJ_NONE and (objective[0] < 0 or objective[0] == kind) and (
+    """Whether an object of (kind, colour) satisfies the objective.
+
+    objective (2,) int32 (kind, colour; -1 for any) or, for a learned objective, a mask:
+    ``objective[0] == OBJECTIVE_MASK`` and ``objective[2 + kind * N_COLORS + colour]`` != 0
+    for every (kind, colour) the agent's reward model predicts rewarding.
+    """
+    if kind == OBJ_NONE:
+        return False
+    if objective[0] == OBJECTIVE_MASK:
+        return objective[2 + kind * N_COLORS + color] != 0
+    return (objective[0] < 0 or objective[0] == kind) and (
         objective[1] < 0 or objective[1] == color
     )
 
@@ -230,4 +246,11 @@ def act(agent_code, agent_params, rules, objective, cell, obj_kind, obj_color, o
             int(agent_params[0]), int(agent_params[1]), params, np.empty(0, np.bool_),
         )
         return action, -1, nodes, steps
+    if agent_code == AGENT_POLICY:
+        obs = observe_now(cell, obj_kind, obj_color, obj_pos, row, col)
+        return policy_act(agent_params, obs, seed, copy, t), -1, 0, 0
+    if agent_code == AGENT_LEARNED_PILE:
+        obs = observe_now(cell, obj_kind, obj_color, obj_pos, row, col)
+        action, rule = pile_act(rules, obs)
+        return action, rule, 0, 0
     return ACT_STAY, -1, 0, 0

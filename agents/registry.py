@@ -16,8 +16,16 @@ from simulator.errors import UserError
 from simulator.worlds.maze import COLOR_TO_IDX, OBJECT_TO_IDX
 
 AGENT_NULL, AGENT_RANDOM, AGENT_THERMOSTAT, AGENT_HEURISTIC, AGENT_SEARCH = range(5)
+# Behaviours only training produces (agents/learned.py); a scene names them through a
+# trained-agents file, ``trained:FILE#k``, never by these names.
+AGENT_POLICY, AGENT_LEARNED_PILE = 5, 6
 AGENT_NAMES = ("null", "random", "thermostat", "heuristic", "search")
-AGENT_TO_IDX = {name: i for i, name in enumerate(AGENT_NAMES)}
+LEARNED_NAMES = ("policy", "learned_pile")
+AGENT_TO_IDX = {name: i for i, name in enumerate(AGENT_NAMES + LEARNED_NAMES)}
+TRAINED_PREFIX = "trained:"
+# A learned objective (agents.maze.matches): objective[0] == OBJECTIVE_MASK, then 2 unused
+# ints' worth of header and a (kind, colour) mask of what the reward model finds rewarding.
+OBJECTIVE_MASK = -2
 
 # Search parameters (float64 vector): node budget, depth limit.
 SEARCH_DEFAULTS = {"budget": 4000.0, "depth": 64.0}
@@ -174,6 +182,12 @@ class AgentSpec:
     rules: np.ndarray = field(default_factory=lambda: np.zeros((0, 13), np.int32))
     rule_text: tuple[str, ...] = ()
     world: str = "maze"
+    # Trained agents: what the kernels pursue when it is learned rather than told (a
+    # reward model's mask, see OBJECTIVE_MASK), and where the agent came from
+    # ("reinforce #3 of red_door.agents.h5"). The ``objective`` of a trained agent only
+    # names what the reports measure it against; its actions never read it.
+    policy_objective: np.ndarray | None = None
+    trained: str = ""
 
     @property
     def code(self) -> int:
@@ -181,14 +195,27 @@ class AgentSpec:
 
     @property
     def label(self) -> str:
+        if self.trained:
+            return f"trained {self.trained}"
         return f"{self.name} → {self.objective.text}"
+
+    def kernel_objective(self) -> np.ndarray:
+        """What the policy kernels pursue: the learned objective of a trained agent, else the
+        told one, as an int32 array (see agents.maze.matches)."""
+        if self.policy_objective is not None:
+            return self.policy_objective
+        return self.objective.as_array()
 
 
 def make_agent(name: str, objective: str | ObjectiveLike, world: str = "maze",
                **params: Any) -> AgentSpec:
-    """Build an AgentSpec for ``world``, validating name and parameters (UserError)."""
-    if name not in AGENT_TO_IDX:
-        raise UserError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)})")
+    """Build an AgentSpec for ``world``, validating name and parameters (UserError).
+
+    Trained agents (``trained:FILE#k``) come from a file: :func:`agents.store.build_agent`
+    takes every name, trained or not."""
     obj = parse_objective(objective, world) if isinstance(objective, str) else objective
+    if name not in AGENT_NAMES:
+        raise UserError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)},"
+                        f" or {TRAINED_PREFIX}FILE#k)")
     vec, rules, rule_text = PARAM_BUILDERS[world](name, params)
     return AgentSpec(name, obj, vec, rules, rule_text, world)

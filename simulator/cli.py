@@ -489,3 +489,215 @@ def export(file: str, output: str, fps: float, size: str | None, episode: int | 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# --- learned agents: train, misgen (agents/learners.py, simulator/misgen.py) ----------------
+def _learner_list(text: str) -> tuple[str, ...]:
+    from agents.learners import LEARNERS
+
+    names = tuple(LEARNERS) if text.strip() == "all" else tuple(
+        t.strip() for t in text.split(",") if t.strip())
+    for name in names:
+        if name not in LEARNERS:
+            raise UserError(f"--learner: unknown learner {name!r} (choose from"
+                            f" {', '.join(LEARNERS)}, or all)")
+    if not names:
+        raise UserError("--learner: name at least one learner")
+    return names
+
+
+def _curve_text(curve: Any) -> str:
+    """Mean train return at five points of the training curve (N, I), NaN-aware."""
+    import numpy as np
+
+    finite = np.isfinite(curve)
+    counts = finite.sum(axis=0)
+    mean = np.where(finite, curve, 0.0).sum(axis=0) / np.maximum(counts, 1)
+    mean = mean[counts > 0] if counts.any() else np.zeros(1)
+    points = np.linspace(0, len(mean) - 1, min(5, len(mean))).round().astype(int)
+    return "  ".join(f"{mean[p]:+.2f}" for p in points)
+
+
+@main.command()
+@click.argument("scene", default=DEFAULT_SCENE)
+@click.option("--learner", "learner_text", default="reinforce,bc", show_default=True,
+              help="Comma-separated learners: reinforce (sparse RL), bc (behaviour cloning, "
+                   "dense), reward_search (learned reward + tree search), pile (induced "
+                   "rules), or all.")
+@click.option("--agents", "n_agents", type=click.IntRange(1, 100_000), default=100,
+              show_default=True, help="Agents per learner, one per training seed.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1), default=0,
+              show_default=True, help="Training seed; agent i's seed derives from it.")
+@click.option("--episodes", type=click.IntRange(min=1),
+              help="Training episodes per agent (default: each learner's own budget).")
+@click.option("--distribution", default="train", show_default=True,
+              help="The distribution trained on.")
+@click.option("--mix", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
+              help="Diversification: the fraction of training episodes drawn from "
+                   "--mix-from instead.")
+@click.option("--mix-from", default="deploy", show_default=True,
+              help="Where the mixed-in episodes come from.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Agents file to write (default: recordings/<scene>-agents.h5).")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the learning curves as JSON.")
+def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int | None,
+          distribution: str, mix: float, mix_from: str, output: str | None, force: bool,
+          as_json: bool) -> None:
+    """Train agents on SCENE's training distribution; write one agents file.
+
+    Each agent perceives only the objective-free observation (object kinds and colours as
+    separate inputs); same seed, same weights, whatever the thread count."""
+    from pathlib import Path
+
+    from simulator.scene import Scene
+    from simulator.training import TrainRequest, check_request
+
+    sc = Scene.load(scene)
+    req = TrainRequest(_learner_list(learner_text), n_agents, seed, episodes, distribution,
+                       mix, mix_from)
+    check_request(sc, req)
+    out = Path(output) if output else Path("recordings") / f"{sc.name}-agents.h5"
+    if out.exists() and not force:
+        raise UserError(f"{out}: exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        raise UserError(f"{out.parent}: no such folder")
+    import time
+
+    import numpy as np
+
+    from simulator import training
+
+    _compile_notice(sc.world)
+    start = time.perf_counter()
+    total = n_agents * len(req.learners)
+    with click.progressbar(length=total, label=f"training on {sc.name}:{distribution}",
+                           file=sys.stderr, show_pos=True) as bar:
+        offsets = {name: i * n_agents for i, name in enumerate(req.learners)}
+
+        def progress(name: str, n_done: int) -> None:
+            bar.update(offsets[name] + n_done - bar.pos)
+
+        trained = training.train_scene(sc, req, progress)
+    elapsed = time.perf_counter() - start
+    training.save(out, sc, req, trained)
+    rows = []
+    for tr in trained:
+        final = training.final_return(tr.curve)
+        rows.append({"learner": tr.learner, "agents": len(tr.seeds), "mix": tr.mix,
+                     "hyper": tr.hyper, "final_return_mean": float(np.nanmean(final)),
+                     "final_return_sd": float(np.nanstd(final)),
+                     "curve_mean": np.nanmean(tr.curve, axis=0).tolist()})
+    if as_json:
+        click.echo(json.dumps({"scene": sc.name, "output": str(out), "seconds": elapsed,
+                               "learners": rows}, indent=2))
+        return
+    from agents.learners import LEARNER_KIND
+
+    click.echo(f"trained {total} agents on {sc.name}:{distribution}"
+               + (f" (+{mix:g} of {mix_from})" if mix else "") + f" in {elapsed:.1f} s")
+    click.echo("  learner        kind                          mean train return along"
+               " training           final (sd)")
+    for tr, row in zip(trained, rows, strict=True):
+        click.echo(f"  {tr.learner:<14} {LEARNER_KIND[tr.learner]:<29} {_curve_text(tr.curve):<36}"
+                   f" {row['final_return_mean']:+.2f} ({row['final_return_sd']:.2f})")
+    click.echo(f"wrote {out}")
+
+
+def _misgen_inputs(args: tuple[str, ...]) -> tuple[Any, list[Any]]:
+    """Split ``AGENTS.h5 ... [SCENE]`` into the scene and the agents files."""
+    from agents.store import read_agents_file
+    from simulator.scene import Scene
+
+    files = [a for a in args if a.endswith((".h5", ".hdf5"))]
+    scenes = [a for a in args if a not in files]
+    if len(scenes) > 1:
+        raise UserError(f"misgen: one scene at most (got {', '.join(scenes)})")
+    agents = [read_agents_file(f) for f in files]
+    if scenes:
+        return Scene.load(scenes[0]), agents
+    if not agents:
+        raise UserError("misgen: give an agents file (from 'steersim train') or a scene with"
+                        " --lanes")
+    # The scene the agents learned on: the shipped one of that name if it is unchanged
+    # (its lanes may name files beside it), else the text the agents file keeps.
+    name = str(agents[0].attrs.get("scene_name", ""))
+    try:
+        shipped = Scene.load(name) if name else None
+    except UserError:
+        shipped = None
+    if shipped is not None and shipped.content_hash == agents[0].scene_hash:
+        return shipped, agents
+    try:
+        return Scene.from_text(str(agents[0].attrs.get("scene_toml", "")), agents[0].path), agents
+    except UserError as exc:
+        raise UserError(f"{agents[0].path}: its stored scene: {exc}") from None
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="AGENTS.h5... [SCENE]")
+@click.option("--distribution", default="deploy", show_default=True,
+              help="Where the agents are deployed.")
+@click.option("--episodes", type=click.IntRange(1, 1_000_000), default=1000, show_default=True,
+              help="Deployment episodes per agent (the same episodes for every agent).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1),
+              help="Seed of the deployment episodes (default: the scene's).")
+@click.option("--lanes", is_flag=True,
+              help="Also measure the scene's own hand-told lanes, as references.")
+@click.option("--no-sanity", is_flag=True, help="Skip the same measurement on 'train'.")
+@click.option("--json", "as_json", is_flag=True, help="Print every agent and group as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per agent.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the preference/capability figure (PNG).")
+def misgen(inputs: tuple[str, ...], distribution: str, episodes: int, seed: int | None,
+           lanes: bool, no_sanity: bool, as_json: bool, as_csv: bool,
+           output: str | None) -> None:
+    """What trained agents pursue after deployment: per agent, the share of episodes
+    ending on the base target, a proxy, another object or nothing (Wilson 95% intervals),
+    with capability; per learner, the share of agents whose majority outcome is the proxy.
+    Several agents files (e.g. trained with different --mix) give a dose-response table."""
+    if as_json and as_csv:
+        raise UserError("misgen: --json or --csv, not both")
+    sc, files = _misgen_inputs(inputs)
+    if distribution not in sc.layouts:
+        raise UserError(f"{sc.name}: no distribution {distribution!r}"
+                        f" (choose from {', '.join(sc.distributions)})")
+    if output and not output.lower().endswith(".png"):
+        raise UserError(f"{output}: the figure is a PNG (name it .png)")
+    from simulator import misgen as mg
+
+    _compile_notice(sc.world)
+    n_agents = sum(len(tr.seeds) for f in files for tr in f.groups.values())
+    with click.progressbar(length=max(n_agents, 1), label=f"deploying on {sc.name}:"
+                           f"{distribution}", file=sys.stderr, show_pos=True) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        results = mg.study(sc, files, distribution=distribution, n_episodes=episodes,
+                           seed=seed, sanity=not no_sanity, lanes=lanes, progress=progress)
+    groups = mg.summarise(results)
+    if output:
+        from simulator.plots import write_misgen_figure
+
+        write_misgen_figure(output, f"{sc.name}: {distribution}",
+                            [r for r in results if r.distribution == distribution], groups)
+    if as_json:
+        click.echo(json.dumps({"scene": sc.name, "distribution": distribution,
+                               "episodes": episodes, "proxies": sc.model.proxies,
+                               "agents": [r.as_dict() for r in results],
+                               "groups": [g.as_dict() for g in groups]}, indent=2))
+        return
+    if as_csv:
+        import csv
+
+        rows = [r.as_dict() for r in results]
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else ["agent"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return
+    click.echo(f"{sc.name}: base {sc.model.base_objective}; proxies "
+               f"{', '.join(sc.model.proxies) or '(none)'}; {episodes} episodes per agent")
+    click.echo(mg.format_groups(groups))
+    if output:
+        click.echo(f"wrote {output}")

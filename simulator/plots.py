@@ -124,3 +124,78 @@ def write_figures(out_dir: str | Path, title: str, lanes: Sequence[LaneFigureDat
         exporter.export(str(path))
         written.append(path)
     return written
+
+
+def _export(widget: object, path: Path, width: int) -> Path:
+    """Lay out ``widget`` (a GraphicsLayoutWidget) offscreen and write it as a PNG."""
+    import pyqtgraph.exporters as exporters
+
+    widget.show()  # type: ignore[attr-defined]
+    _app().processEvents()
+    exporter = exporters.ImageExporter(widget.scene())  # type: ignore[attr-defined]
+    exporter.parameters()["width"] = width
+    exporter.export(str(path))
+    return path
+
+
+def misgen_plot(plot: object, results: Sequence[object]) -> None:
+    """Fill a pyqtgraph PlotItem with one dot per agent: preference P(base) - P(proxy)
+    across, capability up, coloured by group (shared by the CLI figure and the GUI)."""
+    import pyqtgraph as pg
+
+    groups = list(dict.fromkeys(r.group for r in results))  # type: ignore[attr-defined]
+    plot.clear()  # type: ignore[attr-defined]
+    plot.setLabel("bottom", "preference: P(base target) − P(proxy)")  # type: ignore[attr-defined]
+    plot.setLabel("left", "capability: path efficiency (0 = no object)")  # type: ignore
+    plot.setXRange(-1.05, 1.05)  # type: ignore[attr-defined]
+    plot.setYRange(-0.02, 1.05)  # type: ignore[attr-defined]
+    plot.showGrid(x=True, y=True, alpha=0.25)  # type: ignore[attr-defined]
+    if plot.legend is None:  # type: ignore[attr-defined]
+        plot.addLegend(offset=(10, 10))  # type: ignore[attr-defined]
+    for i, group in enumerate(groups):
+        rows = [r for r in results if r.group == group]  # type: ignore[attr-defined]
+        colour = LANE_COLOURS[i % len(LANE_COLOURS)]
+        # Agents often tie exactly; a small deterministic jitter keeps each dot visible.
+        jitter = (np.arange(len(rows)) * 0.61803398875 % 1.0 - 0.5) * 0.03
+        xs = np.array([r.preference for r in rows]) + jitter
+        ys = np.array([r.capability for r in rows])
+        item = pg.ScatterPlotItem(xs, ys, size=9, brush=pg.mkBrush(colour),
+                                  pen=pg.mkPen("#222222", width=0.5), name=group,
+                                  data=[(r.group, r.index) for r in rows])
+        plot.addItem(item)  # type: ignore[attr-defined]
+
+
+def write_misgen_figure(path: str | Path, title: str, results: Sequence[object],
+                        groups: Sequence[object], width: int = 1200) -> Path:
+    """The misgen figure: per-agent preference/capability scatter and, when a learner was
+    trained at several diversification fractions, its dose-response (proxy share vs p)."""
+    _app()
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    layout = pg.GraphicsLayoutWidget()
+    layout.resize(width, 620)
+    layout.addLabel(title, row=0, col=0, colspan=2, size="14pt")
+    misgen_plot(layout.addPlot(row=1, col=0), results)
+    learners: dict[str, list[object]] = {}
+    shown = results[0].distribution if results else None  # type: ignore[attr-defined]
+    for g in groups:
+        if g.distribution == shown:  # type: ignore[attr-defined]
+            learners.setdefault(g.learner, []).append(g)  # type: ignore[attr-defined]
+    doses = {k: v for k, v in learners.items() if len({g.mix for g in v}) > 1}  # type: ignore
+    if doses:
+        plot = layout.addPlot(row=1, col=1)
+        plot.setLabel("bottom", "diversification p (fraction of deploy-like training)")
+        plot.setLabel("left", "proxy fraction (mean ± sd over agents)")
+        plot.addLegend(offset=(10, 10))
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        for i, (learner, rows) in enumerate(doses.items()):
+            rows = sorted(rows, key=lambda g: g.mix)  # type: ignore[attr-defined]
+            x = np.array([g.mix for g in rows])  # type: ignore[attr-defined]
+            y = np.array([g.mean["proxy"] for g in rows])  # type: ignore[attr-defined]
+            sd = np.array([g.spread["proxy"] for g in rows])  # type: ignore[attr-defined]
+            colour = LANE_COLOURS[i % len(LANE_COLOURS)]
+            plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour,
+                      name=learner)
+            plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, pen=pg.mkPen(colour)))
+    return _export(layout, Path(path), width)

@@ -15,6 +15,8 @@ STREAM_INIT = 1
 STREAM_AGENT = 2
 STREAM_NOISE = 3
 STREAM_NOISE_ACTION = 4
+STREAM_TRAIN = 5  # learners: episode seeds, weight initialisation, exploration
+STREAM_MIX = 6  # learners: which distribution a training episode is drawn from
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

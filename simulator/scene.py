@@ -15,7 +15,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agents.registry import AGENT_NAMES, AgentSpec, make_agent, parse_objective
+from agents.observe import CORNERS
+from agents.registry import AGENT_NAMES, TRAINED_PREFIX, AgentSpec, parse_objective
+from agents.store import build_agent
 from simulator.arena_scene import ArenaDistributionModel, ArenaModel, pack_arena
 from simulator.drivers import get_driver
 from simulator.errors import UserError
@@ -42,8 +44,9 @@ class AgentModel(_Strict):
     @field_validator("agent")
     @classmethod
     def _known_agent(cls, value: str) -> str:
-        if value not in AGENT_NAMES:
-            raise ValueError(f"unknown agent {value!r} (choose from {', '.join(AGENT_NAMES)})")
+        if value not in AGENT_NAMES and not value.startswith(TRAINED_PREFIX):
+            raise ValueError(f"unknown agent {value!r} (choose from {', '.join(AGENT_NAMES)},"
+                             f" or {TRAINED_PREFIX}FILE#k)")
         return value
 
 
@@ -130,6 +133,10 @@ class SceneModel(_Strict):
     lanes: list[LaneModel] = Field(min_length=1)
     distributions: dict[str, dict[str, Any]] = Field(min_length=1)
     perturbations: list[PerturbationModel] = Field(default_factory=list)
+    # What a misgeneralization study counts as a proxy (besides the base objective):
+    # objectives such as "reach:red", or "at:<corner>" (the episode ends with the agent
+    # next to that corner of the grid: top_left, top_right, bottom_left, bottom_right).
+    proxies: list[str] = Field(default_factory=list)
     thermal: ThermalModel | None = None  # the room and its physics (thermal world only)
     arena: ArenaModel | None = None  # rules of motion (arena world only)
 
@@ -253,6 +260,19 @@ class Scene:
         return self.model.default_distribution or next(iter(self.layouts))
 
     @property
+    def content_hash(self) -> str:
+        """SHA-256 of what training depends on — world kind, horizon, rewards, every
+        distribution, the world's physics — and nothing else (not lanes, titles or
+        perturbations), so a scene can name the agents trained on it."""
+        import hashlib
+        import json
+
+        keep = self.model.model_dump(include={"world", "horizon", "rewards", "distributions",
+                                              "thermal", "arena"})
+        text = json.dumps(keep, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @property
     def n_object_slots(self) -> int:
         return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS
 
@@ -267,9 +287,10 @@ class Scene:
             # heater or pusher it drives), without which two overridden agents would collide.
             params = dict(member.params) if name == member.agent else {
                 key: value for key, value in member.params.items() if key in BINDING_PARAMS}
-            group.append(make_agent(
+            group.append(build_agent(
                 name, objective or member.objective or self.model.base_objective, self.world,
-                **params))
+                scene_hash=self.content_hash,
+                base_dir=str(self.path.parent) if self.path else None, **params))
         return group
 
     def lane_agents(self, agent: str | None = None,
@@ -319,6 +340,18 @@ class Scene:
                 scene.lane_agent_group(i)
             except UserError as exc:
                 raise SceneError(f"{where}: lanes[{i}]: {exc}") from None
+        for i, proxy in enumerate(model.proxies):
+            if model.world != "maze":
+                raise SceneError(f"{where}: proxies: only maze scenes name proxies")
+            if proxy.startswith("at:"):
+                if proxy[3:] not in CORNERS:
+                    raise SceneError(f"{where}: proxies[{i}]: {proxy!r}: corners are"
+                                     f" {', '.join('at:' + c for c in CORNERS)}")
+                continue
+            try:
+                parse_objective(proxy, model.world)
+            except UserError as exc:
+                raise SceneError(f"{where}: proxies[{i}]: {exc}") from None
         for i, pert in enumerate(model.perturbations):
             driver = get_driver(model.world)
             if pert.kind not in driver.event_kinds:

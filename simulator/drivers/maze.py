@@ -17,14 +17,13 @@ from agents.maze import act, matches, nearest_target, search_act
 from agents.registry import AGENT_SEARCH, AgentSpec, parse_objective
 from simulator.drivers.base import EventArrays, Outcome, StepTrace
 from simulator.errors import UserError
-from simulator.rng import STREAM_NOISE, STREAM_NOISE_ACTION, rand_int, rand_uniform
 from simulator.worlds import maze
 from simulator.worlds.maze import (
-    N_ACTIONS,
     STATUS_RUNNING,
     MazeState,
     apply_event,
     episode_status,
+    slip,
     transition,
 )
 
@@ -78,8 +77,7 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
                 reward_e, row, col, seed, e, step, params,
             )
             searched += steps
-            if noise_e > 0.0 and rand_uniform(seed, e, step, STREAM_NOISE) < noise_e:
-                action = rand_int(seed, e, step, STREAM_NOISE_ACTION, N_ACTIONS)
+            action = slip(action, noise_e, seed, e, step)
             row, col, reward, terminated, slot = transition(
                 cell_e, kind_e, pos_e, reward_e, row, col, action, params
             )
@@ -205,7 +203,7 @@ class MazeDriver:
             world_steps = np.zeros(n_copies, np.int64)
         maze_rollout(
             n_steps, seed, params, agent.code, agent.params, agent.rules,
-            agent.objective.as_array(),
+            agent.kernel_objective(),
             events.step, events.kind, events.target, events.params, events.copy,
             state.cell, state.agent_pos, state.obj_kind, state.obj_color, state.obj_pos,
             state.obj_reward, state.t, state.status, state.ret, state.reached, state.noise,
@@ -281,7 +279,7 @@ class MazeDriver:
         out = np.zeros(height * width, np.bool_)
         row, col = state.agent_pos[copy]
         search_act(state.cell[copy], state.obj_kind[copy], state.obj_color[copy],
-                   state.obj_pos[copy], state.obj_reward[copy], agent.objective.as_array(),
+                   state.obj_pos[copy], state.obj_reward[copy], agent.kernel_objective(),
                    int(row), int(col), int(agent.params[0]), int(agent.params[1]), params, out)
         return out.reshape(height, width)
 

@@ -17,7 +17,13 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit, prange
 
-from simulator.rng import STREAM_INIT, rand_int
+from simulator.rng import (
+    STREAM_INIT,
+    STREAM_NOISE,
+    STREAM_NOISE_ACTION,
+    rand_int,
+    rand_uniform,
+)
 
 # --- code tables ---------------------------------------------------------------------
 CELL_FLOOR, CELL_WALL, CELL_LAVA = 0, 1, 2
@@ -181,6 +187,17 @@ def transition(cell, obj_kind, obj_pos, obj_reward, row, col, action, params):
     if k >= 0:
         return new_row, new_col, reward + obj_reward[k], True, k
     return new_row, new_col, reward, False, -1
+
+
+@njit(cache=True, inline="always")
+def slip(action, noise, seed, e, step):
+    """Slip noise: with probability ``noise`` the action is replaced by a uniform one.
+
+    Keyed by (seed, copy e, step), so a slip never depends on what else drew numbers.
+    """
+    if noise > 0.0 and rand_uniform(seed, e, step, STREAM_NOISE) < noise:
+        return rand_int(seed, e, step, STREAM_NOISE_ACTION, N_ACTIONS)
+    return action
 
 
 @njit(cache=True, inline="always")
@@ -419,6 +436,65 @@ def _carve_maze(cell, e, seed, braid):
                         cell[e, r, c] = CELL_FLOOR
 
 
+@njit(cache=True)
+def draw_copy(template, obj_spec, dist_params, seed, e, cell, agent_pos, obj_kind, obj_color,
+              obj_pos, obj_reward, t, status, ret, reached, noise):
+    """Fill copy ``e`` with a draw from the distribution, keyed only by (seed, e).
+
+    Shapes as in :class:`MazeState` and the distribution packing above. The learners call
+    this on one-copy arrays (e = 0) with a seed per training episode.
+    """
+    mode = int(dist_params[0])
+    t[e] = 0
+    status[e] = STATUS_RUNNING
+    ret[e] = 0.0
+    reached[e] = -1
+    noise[e] = dist_params[5]
+    obj_kind[e, :] = OBJ_NONE
+    if mode == DIST_MODE_MAZE:
+        _carve_maze(cell, e, seed, dist_params[4])
+    else:
+        cell[e] = template
+    # Sentinel off the grid so the agent does not block placements before it is set.
+    agent_pos[e, 0] = -1
+    agent_pos[e, 1] = -1
+    draw = 0
+    # Fixed-position objects first, so random ones cannot land on them.
+    for pass_fixed in (True, False):
+        for k in range(obj_spec.shape[0]):
+            fixed = obj_spec[k, 3] >= 0
+            if fixed != pass_fixed:
+                continue
+            if fixed:
+                row, col = int(obj_spec[k, 3]), int(obj_spec[k, 4])
+            else:
+                row, col = _random_free_cell(cell, agent_pos, obj_kind, obj_pos, e, seed,
+                                             draw, True)
+                draw += 1
+                if row < 0:
+                    continue
+            obj_kind[e, k] = int(obj_spec[k, 0])
+            obj_color[e, k] = _pick_color(int(obj_spec[k, 1]), seed, e, draw)
+            draw += 1
+            obj_pos[e, k, 0] = row
+            obj_pos[e, k, 1] = col
+            obj_reward[e, k] = obj_spec[k, 2]
+    if dist_params[1] >= 0:
+        agent_pos[e, 0] = int(dist_params[1])
+        agent_pos[e, 1] = int(dist_params[2])
+    else:
+        row, col = _random_free_cell(cell, agent_pos, obj_kind, obj_pos, e, seed, draw)
+        draw += 1
+        agent_pos[e, 0] = row
+        agent_pos[e, 1] = col
+    for _ in range(int(dist_params[3])):
+        row, col = _random_free_cell(cell, agent_pos, obj_kind, obj_pos, e, seed, draw,
+                                     True)
+        draw += 1
+        if row >= 0:
+            cell[e, row, col] = CELL_LAVA
+
+
 @njit(cache=True, parallel=True)
 def draw_initial(template, obj_spec, dist_params, seed, cell, agent_pos, obj_kind, obj_color,
                  obj_pos, obj_reward, t, status, ret, reached, noise):
@@ -427,54 +503,6 @@ def draw_initial(template, obj_spec, dist_params, seed, cell, agent_pos, obj_kin
     Copy ``e`` depends only on (seed, e): draws are keyed by counters, not a shared stream.
     Shapes as in :class:`MazeState` and the distribution packing above.
     """
-    n_copies = cell.shape[0]
-    mode = int(dist_params[0])
-    for e in prange(n_copies):
-        t[e] = 0
-        status[e] = STATUS_RUNNING
-        ret[e] = 0.0
-        reached[e] = -1
-        noise[e] = dist_params[5]
-        obj_kind[e, :] = OBJ_NONE
-        if mode == DIST_MODE_MAZE:
-            _carve_maze(cell, e, seed, dist_params[4])
-        else:
-            cell[e] = template
-        # Sentinel off the grid so the agent does not block placements before it is set.
-        agent_pos[e, 0] = -1
-        agent_pos[e, 1] = -1
-        draw = 0
-        # Fixed-position objects first, so random ones cannot land on them.
-        for pass_fixed in (True, False):
-            for k in range(obj_spec.shape[0]):
-                fixed = obj_spec[k, 3] >= 0
-                if fixed != pass_fixed:
-                    continue
-                if fixed:
-                    row, col = int(obj_spec[k, 3]), int(obj_spec[k, 4])
-                else:
-                    row, col = _random_free_cell(cell, agent_pos, obj_kind, obj_pos, e, seed,
-                                                 draw, True)
-                    draw += 1
-                    if row < 0:
-                        continue
-                obj_kind[e, k] = int(obj_spec[k, 0])
-                obj_color[e, k] = _pick_color(int(obj_spec[k, 1]), seed, e, draw)
-                draw += 1
-                obj_pos[e, k, 0] = row
-                obj_pos[e, k, 1] = col
-                obj_reward[e, k] = obj_spec[k, 2]
-        if dist_params[1] >= 0:
-            agent_pos[e, 0] = int(dist_params[1])
-            agent_pos[e, 1] = int(dist_params[2])
-        else:
-            row, col = _random_free_cell(cell, agent_pos, obj_kind, obj_pos, e, seed, draw)
-            draw += 1
-            agent_pos[e, 0] = row
-            agent_pos[e, 1] = col
-        for _ in range(int(dist_params[3])):
-            row, col = _random_free_cell(cell, agent_pos, obj_kind, obj_pos, e, seed, draw,
-                                         True)
-            draw += 1
-            if row >= 0:
-                cell[e, row, col] = CELL_LAVA
+    for e in prange(cell.shape[0]):
+        draw_copy(template, obj_spec, dist_params, seed, e, cell, agent_pos, obj_kind,
+                  obj_color, obj_pos, obj_reward, t, status, ret, reached, noise)

@@ -1,0 +1,104 @@
+"""Training trained agents on a scene: scene → learner kernels → trained-agents file.
+
+The session layer's side of :mod:`agents.learners`: it checks the request against the
+scene (a maze world, distributions that exist and share a shape), packs the layouts and
+the base objective, and hands plain arrays to the compiled learners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents import learners
+from agents.learners import LEARNERS, Layout, Trained
+from agents.registry import parse_objective
+from agents.store import write_agents_file
+from simulator import __version__
+from simulator.drivers import get_driver
+from simulator.errors import UserError
+from simulator.scene import Scene
+
+TRAINABLE_WORLDS = ("maze",)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What to train: learners, agents per learner, seed, episode budget per agent (None:
+    each learner's default), the distribution trained on, and the diversification: a
+    fraction ``mix`` of training episodes drawn from ``mix_from`` instead."""
+
+    learners: tuple[str, ...]
+    n_agents: int
+    seed: int = 0
+    episodes: int | None = None
+    distribution: str = "train"
+    mix: float = 0.0
+    mix_from: str = "deploy"
+
+
+def check_request(scene: Scene, req: TrainRequest) -> None:
+    """UserError (one line) when the scene cannot be trained on as asked."""
+    if scene.world not in TRAINABLE_WORLDS:
+        raise UserError(f"{scene.name}: learners train on {', '.join(TRAINABLE_WORLDS)} worlds;"
+                        f" this scene is a {scene.world} world")
+    for name in req.learners:
+        if name not in LEARNERS:
+            raise UserError(f"unknown learner {name!r} (choose from {', '.join(LEARNERS)})")
+    for dist in (req.distribution, req.mix_from) if req.mix > 0 else (req.distribution,):
+        if dist not in scene.layouts:
+            raise UserError(f"{scene.name}: no distribution {dist!r}"
+                            f" (choose from {', '.join(scene.distributions)})")
+    if not 0.0 <= req.mix <= 1.0:
+        raise UserError(f"--mix {req.mix} must be between 0 and 1")
+    if req.mix > 0 and scene.layouts[req.mix_from].shape != scene.layouts[req.distribution].shape:
+        raise UserError(f"{scene.name}: --mix needs {req.mix_from!r} and {req.distribution!r}"
+                        " to have the same grid size")
+    if req.n_agents < 1:
+        raise UserError("--agents must be at least 1")
+
+
+def _layout(scene: Scene, name: str) -> Layout:
+    lay = scene.layouts[name]
+    return Layout(lay.template, lay.obj_spec, lay.dist_params)
+
+
+def train_scene(scene: Scene, req: TrainRequest,
+                progress: Callable[[str, int], None] | None = None) -> list[Trained]:
+    """Train ``req.n_agents`` agents per learner; ``progress(learner, n_done)`` as they
+    finish. Agent i of every learner has the same seed, derived from (req.seed, i)."""
+    check_request(scene, req)
+    params = get_driver(scene.world).params(scene)
+    base = parse_objective(scene.model.base_objective, scene.world).as_array()
+    seeds = learners.agent_seeds(req.seed, req.n_agents)
+    train_layout = _layout(scene, req.distribution)
+    mix_layout = _layout(scene, req.mix_from) if req.mix > 0 else None
+    out = []
+    for name in req.learners:
+        hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
+                 else dict(learners.DEFAULT_HYPER[name]))
+        report = (lambda n, name=name: progress(name, n)) if progress else None
+        out.append(learners.train(name, seeds, train_layout, mix_layout, req.mix, base,
+                                  params, scene.n_object_slots, hyper, progress=report))
+    return out
+
+
+def save(path: str | Path, scene: Scene, req: TrainRequest, trained: Sequence[Trained]) -> Path:
+    """Write the trained agents with the scene's content hash and text."""
+    return write_agents_file(path, list(trained), scene_name=scene.name,
+                             scene_hash=scene.content_hash, scene_toml=scene.text,
+                             world=scene.world, seed=req.seed, distribution=req.distribution,
+                             mix_from=req.mix_from, version=__version__)
+
+
+def final_return(curve: np.ndarray) -> np.ndarray:
+    """(N,) the last finite value of each agent's training curve (N, I)."""
+    out = np.full(curve.shape[0], np.nan)
+    for i, row in enumerate(curve):
+        finite = row[np.isfinite(row)]
+        if finite.size:
+            out[i] = finite[-1]
+    return out
