@@ -506,14 +506,38 @@ def _learner_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def _curve_text(curve: Any) -> str:
-    """Mean train return at five points of the training curve (N, I), NaN-aware."""
+def _mix_list(text: str) -> list[float]:
+    """``"0,0.02,0.1"`` → [0.0, 0.02, 0.1]; UserError unless each is a number in [0, 1]."""
+    out = []
+    for piece in text.split(","):
+        try:
+            value = float(piece)
+        except ValueError:
+            raise UserError(f"--mix: {piece.strip()!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise UserError(f"--mix: {value:g} is not between 0 and 1")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def _curve_mean(curve: Any) -> Any:
+    """(I,) mean over agents of a training curve (N, I), ignoring NaN padding (NaN where
+    no agent has a value)."""
     import numpy as np
 
     finite = np.isfinite(curve)
     counts = finite.sum(axis=0)
-    mean = np.where(finite, curve, 0.0).sum(axis=0) / np.maximum(counts, 1)
-    mean = mean[counts > 0] if counts.any() else np.zeros(1)
+    total = np.where(finite, curve, 0.0).sum(axis=0)
+    return np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+
+
+def _curve_text(curve: Any) -> str:
+    """Mean train return at five points of the training curve (N, I), NaN-aware."""
+    import numpy as np
+
+    mean = _curve_mean(curve)
+    mean = mean[np.isfinite(mean)] if np.isfinite(mean).any() else np.zeros(1)
     points = np.linspace(0, len(mean) - 1, min(5, len(mean))).round().astype(int)
     return "  ".join(f"{mean[p]:+.2f}" for p in points)
 
@@ -532,9 +556,10 @@ def _curve_text(curve: Any) -> str:
               help="Training episodes per agent (default: each learner's own budget).")
 @click.option("--distribution", default="train", show_default=True,
               help="The distribution trained on.")
-@click.option("--mix", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True,
-              help="Diversification: the fraction of training episodes drawn from "
-                   "--mix-from instead.")
+@click.option("--mix", "mix_text", default="0", show_default=True,
+              help="Diversification: the fraction p of training episodes drawn from "
+                   "--mix-from instead; a comma list (0,0.02,0.1) trains every learner at "
+                   "each p, for a dose-response table in misgen.")
 @click.option("--mix-from", default="deploy", show_default=True,
               help="Where the mixed-in episodes come from.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
@@ -542,7 +567,7 @@ def _curve_text(curve: Any) -> str:
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the learning curves as JSON.")
 def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int | None,
-          distribution: str, mix: float, mix_from: str, output: str | None, force: bool,
+          distribution: str, mix_text: str, mix_from: str, output: str | None, force: bool,
           as_json: bool) -> None:
     """Train agents on SCENE's training distribution; write one agents file.
 
@@ -553,10 +578,12 @@ def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int
     from simulator.scene import Scene
     from simulator.training import TrainRequest, check_request
 
-    sc = Scene.load(scene)
-    req = TrainRequest(_learner_list(learner_text), n_agents, seed, episodes, distribution,
-                       mix, mix_from)
-    check_request(sc, req)
+    sc = Scene.load(scene, build_lanes=False)
+    mixes = _mix_list(mix_text)
+    reqs = [TrainRequest(_learner_list(learner_text), n_agents, seed, episodes, distribution,
+                         mix, mix_from) for mix in mixes]
+    for req in reqs:
+        check_request(sc, req)
     out = Path(output) if output else Path("recordings") / f"{sc.name}-agents.h5"
     if out.exists() and not force:
         raise UserError(f"{out}: exists (use --force to overwrite)")
@@ -570,36 +597,40 @@ def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int
 
     _compile_notice(sc.world)
     start = time.perf_counter()
-    total = n_agents * len(req.learners)
+    per_run = n_agents * len(reqs[0].learners)
+    total = per_run * len(reqs)
+    trained = []
     with click.progressbar(length=total, label=f"training on {sc.name}:{distribution}",
                            file=sys.stderr, show_pos=True) as bar:
-        offsets = {name: i * n_agents for i, name in enumerate(req.learners)}
+        for k, req in enumerate(reqs):
+            offsets = {name: k * per_run + i * n_agents for i, name in enumerate(req.learners)}
 
-        def progress(name: str, n_done: int) -> None:
-            bar.update(offsets[name] + n_done - bar.pos)
+            def progress(name: str, n_done: int, offsets: dict[str, int] = offsets) -> None:
+                bar.update(offsets[name] + n_done - bar.pos)
 
-        trained = training.train_scene(sc, req, progress)
+            trained += training.train_scene(sc, req, progress)
     elapsed = time.perf_counter() - start
-    training.save(out, sc, req, trained)
+    training.save(out, sc, reqs[0], trained)
     rows = []
     for tr in trained:
         final = training.final_return(tr.curve)
         rows.append({"learner": tr.learner, "agents": len(tr.seeds), "mix": tr.mix,
                      "hyper": tr.hyper, "final_return_mean": float(np.nanmean(final)),
                      "final_return_sd": float(np.nanstd(final)),
-                     "curve_mean": np.nanmean(tr.curve, axis=0).tolist()})
+                     "curve_mean": _curve_mean(tr.curve).tolist()})
     if as_json:
         click.echo(json.dumps({"scene": sc.name, "output": str(out), "seconds": elapsed,
                                "learners": rows}, indent=2))
         return
     from agents.learners import LEARNER_KIND
 
-    click.echo(f"trained {total} agents on {sc.name}:{distribution}"
-               + (f" (+{mix:g} of {mix_from})" if mix else "") + f" in {elapsed:.1f} s")
+    mixed = f" (p = {', '.join(f'{m:g}' for m in mixes)} of {mix_from})" if any(mixes) else ""
+    click.echo(f"trained {total} agents on {sc.name}:{distribution}{mixed} in {elapsed:.1f} s")
     click.echo("  learner        kind                          mean train return along"
                " training           final (sd)")
     for tr, row in zip(trained, rows, strict=True):
-        click.echo(f"  {tr.learner:<14} {LEARNER_KIND[tr.learner]:<29} {_curve_text(tr.curve):<36}"
+        name = tr.learner + (f" p={tr.mix:g}" if tr.mix else "")
+        click.echo(f"  {name:<14} {LEARNER_KIND[tr.learner]:<29} {_curve_text(tr.curve):<36}"
                    f" {row['final_return_mean']:+.2f} ({row['final_return_sd']:.2f})")
     click.echo(f"wrote {out}")
 
@@ -615,7 +646,7 @@ def _misgen_inputs(args: tuple[str, ...]) -> tuple[Any, list[Any]]:
         raise UserError(f"misgen: one scene at most (got {', '.join(scenes)})")
     agents = [read_agents_file(f) for f in files]
     if scenes:
-        return Scene.load(scenes[0]), agents
+        return Scene.load(scenes[0], build_lanes=False), agents
     if not agents:
         raise UserError("misgen: give an agents file (from 'steersim train') or a scene with"
                         " --lanes")
@@ -623,13 +654,14 @@ def _misgen_inputs(args: tuple[str, ...]) -> tuple[Any, list[Any]]:
     # (its lanes may name files beside it), else the text the agents file keeps.
     name = str(agents[0].attrs.get("scene_name", ""))
     try:
-        shipped = Scene.load(name) if name else None
+        shipped = Scene.load(name, build_lanes=False) if name else None
     except UserError:
         shipped = None
     if shipped is not None and shipped.content_hash == agents[0].scene_hash:
         return shipped, agents
     try:
-        return Scene.from_text(str(agents[0].attrs.get("scene_toml", "")), agents[0].path), agents
+        return Scene.from_text(str(agents[0].attrs.get("scene_toml", "")), agents[0].path,
+                               build_lanes=False), agents
     except UserError as exc:
         raise UserError(f"{agents[0].path}: its stored scene: {exc}") from None
 

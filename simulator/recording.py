@@ -1721,7 +1721,10 @@ class Recording:
         no longer accepts it)."""
         if self._scene is None:
             try:
-                self._scene = Scene.from_text(self.scene_toml, Path(f"{self.path}:scene_toml"))
+                # The recorded agents rebuild the lanes (self-contained: a trained agent
+                # needs no agents file to verify), so the scene's own lanes are not built.
+                self._scene = Scene.from_text(self.scene_toml, Path(f"{self.path}:scene_toml"),
+                                              build_lanes=False)
             except UserError as exc:
                 raise UserError(f"{self.path}: the recorded scene is not valid here: {exc}"
                                 ) from None

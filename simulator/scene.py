@@ -299,7 +299,10 @@ class Scene:
         return [self.lane_agent_group(i, agent, objective) for i in range(len(self.model.lanes))]
 
     @classmethod
-    def from_text(cls, text: str, path: Path | None = None) -> Scene:
+    def from_text(cls, text: str, path: Path | None = None, build_lanes: bool = True) -> Scene:
+        """Validate a scene's text. ``build_lanes`` False skips building the lanes' agents
+        (training needs the scene, not its lanes — which may name the very agents file
+        being trained)."""
         where = str(path) if path else "<scene>"
         try:
             raw = tomllib.loads(text)
@@ -335,7 +338,7 @@ class Scene:
             parse_objective(model.base_objective, model.world)
         except UserError as exc:
             raise SceneError(f"{where}: base_objective: {exc}") from None
-        for i in range(len(model.lanes)):
+        for i in range(len(model.lanes) if build_lanes else 0):
             try:
                 scene.lane_agent_group(i)
             except UserError as exc:
@@ -368,14 +371,14 @@ class Scene:
         return scene
 
     @classmethod
-    def load(cls, path: str | Path) -> Scene:
+    def load(cls, path: str | Path, build_lanes: bool = True) -> Scene:
         """Load a scene by path or by the name of a shipped scene (``red_door``)."""
         path = resolve_scene_path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SceneError(f"{path}: cannot read: {exc.strerror}") from None
-        return cls.from_text(text, path)
+        return cls.from_text(text, path, build_lanes)
 
 
 def resolve_scene_path(name: str | Path) -> Path:
