@@ -212,13 +212,14 @@ def _init_weights(seed, w, scale):
 
 @njit(cache=True, parallel=True)
 def train_policies(dense, seeds, n_iters, batch, lr, mix, base, params, tmpl_a, spec_a, dp_a,
-                   tmpl_b, spec_b, dp_b, n_slots, weights_out, curve_out):
+                   tmpl_b, spec_b, dp_b, n_slots, weights_out, curve_out, steps_out):
     """Train one linear softmax policy per seed, in place.
 
     dense False: REINFORCE on the scene's rewards (sparse RL). dense True: behaviour
     cloning of the oracle on the learner's own visited states (cross-entropy against the
     optimal-action set). weights_out (N, N_OBS) float64; curve_out (N, n_iters) float64:
-    the mean return of each iteration's ``batch`` training episodes.
+    the mean return of each iteration's ``batch`` training episodes; steps_out (N,) int64
+    the environment steps each agent took.
     """
     height, width = tmpl_a.shape
     horizon = int(params[P_HORIZON])
@@ -264,6 +265,7 @@ def train_policies(dense, seeds, n_iters, batch, lr, mix, base, params, tmpl_a, 
                     agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise, maps,
                     obs_buf, act_buf, rew_buf, opt_buf)
                 total += episode_return
+                steps_out[i] += n
                 to_go = 0.0
                 for s in range(n - 1, -1, -1):
                     to_go += rew_buf[s]
@@ -303,8 +305,9 @@ def train_policies(dense, seeds, n_iters, batch, lr, mix, base, params, tmpl_a, 
 def _mean_return(behaviour, weights, rules, objective, seed, round_index, batch, mix, base,
                  params, tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, cell, agent_pos,
                  obj_kind, obj_color, obj_pos, obj_reward, t, status, ret, reached, noise,
-                 maps, obs_buf, act_buf, rew_buf, opt_buf):
-    """Mean return of ``batch`` training episodes under a fixed behaviour (learning curves)."""
+                 maps, obs_buf, act_buf, rew_buf, opt_buf, steps):
+    """Mean return of ``batch`` training episodes under a fixed behaviour (learning curves);
+    adds the environment steps taken to steps[0]."""
     total = 0.0
     for b in range(batch):
         ep = round_index * batch + b
@@ -312,11 +315,12 @@ def _mean_return(behaviour, weights, rules, objective, seed, round_index, batch,
         use_b = rand_uniform(seed, 1, ep, STREAM_MIX) < mix
         _draw(use_b, tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, ep_seed, cell, agent_pos,
               obj_kind, obj_color, obj_pos, obj_reward, t, status, ret, reached, noise, maps)
-        _, episode_return, _ = _rollout(behaviour, weights, rules, objective, 0.0, base,
+        n, episode_return, _ = _rollout(behaviour, weights, rules, objective, 0.0, base,
                                         params, ep_seed, cell, agent_pos, obj_kind,
                                         obj_color, obj_pos, obj_reward, noise, maps, obs_buf,
                                         act_buf, rew_buf, opt_buf)
         total += episode_return
+        steps[0] += n
     return total / batch
 
 
@@ -334,7 +338,7 @@ def _reward_mask(model, out):
 @njit(cache=True, parallel=True)
 def train_reward_search(seeds, n_rounds, batch, l2, search_params, mix, base, params,
                         tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, n_slots, model_out,
-                        mask_out, curve_out):
+                        mask_out, curve_out, steps_out):
     """Fit one reward model per seed; the agent is the tree search on its predictions.
 
     Each round draws ``batch`` exploratory episodes (the search heads for one randomly
@@ -342,7 +346,8 @@ def train_reward_search(seeds, n_rounds, batch, l2, search_params, mix, base, pa
     refits the logistic model by gradient descent (L2 ``l2``), and measures the search on
     the model's mask over ``batch`` training episodes for the curve.
     model_out (N, N_REWARD_FEATURES) float64; mask_out (N, MASK_LEN) int32; curve_out
-    (N, n_rounds) float64; search_params (N_AGENT_PARAMS,) float64 (budget, depth).
+    (N, n_rounds) float64; search_params (N_AGENT_PARAMS,) float64 (budget, depth);
+    steps_out (N,) int64 environment steps taken (exploration and evaluation).
     """
     height, width = tmpl_a.shape
     horizon = int(params[P_HORIZON])
@@ -393,10 +398,11 @@ def train_reward_search(seeds, n_rounds, batch, l2, search_params, mix, base, pa
                             explore[0], explore[1] = obj_kind[0, k], obj_color[0, k]
                             break
                         pick -= 1
-                _, _, slot = _rollout(B_SEARCH, search_params, no_rules, explore, 0.0, base,
+                n, _, slot = _rollout(B_SEARCH, search_params, no_rules, explore, 0.0, base,
                                       params, ep_seed, cell, agent_pos, obj_kind, obj_color,
                                       obj_pos, obj_reward, noise, maps, obs_buf, act_buf,
                                       rew_buf, opt_buf)
+                steps_out[i] += n
                 if slot >= 0:
                     kind, color = obj_kind[0, slot], obj_color[0, slot]
                     seen[kind, color] += 1.0
@@ -423,13 +429,13 @@ def train_reward_search(seeds, n_rounds, batch, l2, search_params, mix, base, pa
                 B_SEARCH, search_params, no_rules, mask, seed, rnd, batch, mix, base, params,
                 tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, cell, agent_pos, obj_kind,
                 obj_color, obj_pos, obj_reward, t, status, ret, reached, noise, maps, obs_buf,
-                act_buf, rew_buf, opt_buf)
+                act_buf, rew_buf, opt_buf, steps_out[i:i + 1])
 
 
 @njit(cache=True, parallel=True)
 def train_piles(seeds, n_episodes, eps, max_rules, eval_batch, mix, base, params, tmpl_a,
                 spec_a, dp_a, tmpl_b, spec_b, dp_b, n_slots, rules_out, n_rules_out,
-                curve_out):
+                curve_out, steps_out):
     """Induce one rule pile per seed from the oracle by greedy sequential covering.
 
     Data: the states of ``n_episodes`` oracle episodes (each action random with chance
@@ -438,7 +444,7 @@ def train_piles(seeds, n_episodes, eps, max_rules, eval_batch, mix, base, params
     over the states no earlier rule covers; ties go to a per-agent random priority.
     rules_out (N, max_rules, RULE_WIDTH) int32; n_rules_out (N,) int64; curve_out
     (N, max_rules + 1) float64: mean train return of the pile after each rule (NaN past
-    the last), entry 0 for the empty pile.
+    the last), entry 0 for the empty pile; steps_out (N,) int64 environment steps taken.
     """
     height, width = tmpl_a.shape
     horizon = int(params[P_HORIZON])
@@ -474,6 +480,7 @@ def train_piles(seeds, n_episodes, eps, max_rules, eval_batch, mix, base, params
             n, _, _ = _rollout(B_ORACLE, no_weights, no_rules, base, eps, base, params,
                                ep_seed, cell, agent_pos, obj_kind, obj_color, obj_pos,
                                obj_reward, noise, maps, obs_buf, act_buf, rew_buf, opt_buf)
+            steps_out[i] += n
             for s in range(n):
                 if not opt_buf[s].any():
                     continue
@@ -492,7 +499,7 @@ def train_piles(seeds, n_episodes, eps, max_rules, eval_batch, mix, base, params
             B_PILE, no_weights, rules[:0], base, seed, 0, eval_batch, mix, base, params,
             tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, cell, agent_pos, obj_kind, obj_color,
             obj_pos, obj_reward, t, status, ret, reached, noise, maps, obs_buf, act_buf,
-            rew_buf, opt_buf)
+            rew_buf, opt_buf, steps_out[i:i + 1])
         n_rules = 0
         for r in range(max_rules):
             best_score, best_f, best_a = 0, -1, -1
@@ -524,7 +531,7 @@ def train_piles(seeds, n_episodes, eps, max_rules, eval_batch, mix, base, params
                 B_PILE, no_weights, rules[:n_rules], base, seed, r + 1, eval_batch, mix, base,
                 params, tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, cell, agent_pos,
                 obj_kind, obj_color, obj_pos, obj_reward, t, status, ret, reached, noise,
-                maps, obs_buf, act_buf, rew_buf, opt_buf)
+                maps, obs_buf, act_buf, rew_buf, opt_buf, steps_out[i:i + 1])
         n_rules_out[i] = n_rules
 
 
@@ -601,6 +608,7 @@ class Trained:
     curve: np.ndarray
     hyper: dict[str, float] = field(default_factory=dict)
     mix: float = 0.0
+    env_steps: np.ndarray | None = None  # (N,) int64 environment steps each agent took
 
     def rule_text(self, i: int) -> tuple[str, ...]:
         return rule_text(self.rules[i]) if self.rules else ()
@@ -629,6 +637,7 @@ def train(learner: str, seeds: np.ndarray, train_layout: Layout, mix_layout: Lay
     masks = np.zeros((0, MASK_LEN), np.int32)
     rules: list[np.ndarray] = []
     done = 0
+    steps = np.zeros(n, np.int64)
     if learner in ("reinforce", "bc"):
         params_out = np.zeros((n, N_OBS))
         curve = np.zeros((n, int(hyper["iterations"])))
@@ -649,21 +658,22 @@ def train(learner: str, seeds: np.ndarray, train_layout: Layout, mix_layout: Lay
             w, c = params_out[sl], curve[sl]
             train_policies(learner == "bc", s, int(hyper["iterations"]), int(hyper["batch"]),
                            float(hyper["lr"]), float(mix), base, params, *layouts, n_slots,
-                           w, c)
+                           w, c, steps[sl])
         elif learner == "reward_search":
             search = np.zeros(8)
             search[0], search[1] = hyper["budget"], hyper["depth"]
             train_reward_search(s, int(hyper["rounds"]), int(hyper["batch"]),
                                 float(hyper["l2"]), search, float(mix), base, params,
-                                *layouts, n_slots, params_out[sl], masks[sl], curve[sl])
+                                *layouts, n_slots, params_out[sl], masks[sl], curve[sl],
+                                steps[sl])
         else:
             train_piles(s, int(hyper["episodes"]), float(hyper["eps"]), max_rules,
                         int(hyper["eval_batch"]), float(mix), base, params, *layouts,
-                        n_slots, table[sl], n_rules[sl], curve[sl])
+                        n_slots, table[sl], n_rules[sl], curve[sl], steps[sl])
         done = sl.stop
         if progress is not None:
             progress(done)
     if learner == "pile":
         rules = [table[i, : n_rules[i]].copy() for i in range(n)]
     return Trained(learner, np.asarray(seeds, np.int64), params_out, masks, rules, curve,
-                   hyper, float(mix))
+                   hyper, float(mix), steps)

@@ -109,6 +109,7 @@ def run_benchmarks(quick: bool = False,
     figures.update(_bench_thermal(quick, say))
     figures.update(_bench_recording(quick, say))
     figures.update(_bench_arena(quick, say))
+    figures.update(_bench_training(quick, say))
     if gui:
         figures.update(_bench_gui(quick, say))
     return figures
@@ -501,3 +502,66 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
         "gui_platform": platform_name,
         "gui_other_load_cpus": round(other, 2) if other is not None else None,
     }
+
+
+def _bench_training(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
+    """Learners on red_door's ``train``: environment steps per second during training, per
+    learner; deployment episodes per second in the misgen study; and (not --quick) the
+    whole study the issue budgets: 1000 agents trained, each evaluated on 1000 ``deploy``
+    episodes, for the sparse-RL and behaviour-cloning learners (the search-based learner's
+    cost is extrapolated from fewer agents: its evaluation runs a tree search per step)."""
+    from agents.learners import LEARNERS
+    from agents.registry import parse_objective
+    from simulator import misgen
+    from simulator.training import TrainRequest, train_scene
+
+    scene = Scene.load("red_door", build_lanes=False)
+    out: dict[str, object] = {}
+    n_agents = 16 if quick else 64
+    say(f"training: {n_agents} agents per learner on red_door/train")
+    for learner in LEARNERS:
+        req = TrainRequest((learner,), n_agents, 0)
+        train_scene(scene, TrainRequest((learner,), 2, 0, 16))  # compile outside the clock
+        t0 = time.perf_counter()
+        trained = train_scene(scene, req)[0]
+        seconds = time.perf_counter() - t0
+        steps = int(trained.env_steps.sum()) if trained.env_steps is not None else 0
+        out[f"train_{learner}_env_steps_per_s"] = steps / seconds
+        out[f"train_{learner}_s_per_agent"] = seconds / n_agents
+    n_eval = 200 if quick else 1000
+    episodes = misgen.draw_episodes(scene, "deploy", n_eval, 1)
+    policy = train_scene(scene, TrainRequest(("reinforce",), 1, 0, 32))[0]
+    from agents.registry import AgentSpec
+
+    spec = AgentSpec("policy", parse_objective("reach:door"), policy.params[0])
+    misgen.measure(scene, spec, episodes)
+    t0 = time.perf_counter()
+    n_rep = 4
+    for _ in range(n_rep):
+        misgen.measure(scene, spec, episodes)
+    out["misgen_policy_episodes_per_s"] = n_rep * n_eval / (time.perf_counter() - t0)
+    if quick:
+        return out
+    for learner in ("reinforce", "bc", "reward_search"):
+        n_study = 1000 if learner != "reward_search" else 20
+        say(f"study: {n_study} {learner} agents trained + 1000 deploy episodes each")
+        t0 = time.perf_counter()
+        trained = train_scene(scene, TrainRequest((learner,), n_study, 0))[0]
+        t_train = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i in range(n_study):
+            if learner == "reward_search":
+                params = np.zeros(8)
+                params[0], params[1] = trained.hyper["budget"], trained.hyper["depth"]
+                spec = AgentSpec("search", parse_objective("reach:door"), params,
+                                 policy_objective=trained.masks[i])
+            else:
+                spec = AgentSpec("policy", parse_objective("reach:door"), trained.params[i])
+            misgen.measure(scene, spec, episodes)
+        t_eval = time.perf_counter() - t0
+        scale = 1000 / n_study
+        out[f"study_{learner}_train_s"] = t_train * scale
+        out[f"study_{learner}_eval_s"] = t_eval * scale
+        out[f"study_{learner}_total_s"] = (t_train + t_eval) * scale
+        out[f"study_{learner}_agents_timed"] = n_study
+    return out

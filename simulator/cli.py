@@ -733,3 +733,107 @@ def misgen(inputs: tuple[str, ...], distribution: str, episodes: int, seed: int 
     click.echo(mg.format_groups(groups))
     if output:
         click.echo(f"wrote {output}")
+
+
+# --- goal sets: dense vs sparse constraints (simulator/goalsets.py) --------------------------
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise UserError(f"{flag}: {text!r} is not a comma list of whole numbers") from None
+    if not values or min(values) < 1:
+        raise UserError(f"{flag}: give counts of at least 1, e.g. 1,10,100,1000")
+    return values
+
+
+def _name_list(text: str, flag: str, allowed: tuple[str, ...]) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    for name in names:
+        if name not in allowed:
+            raise UserError(f"{flag}: unknown {flag.strip('-')} {name!r}"
+                            f" (choose from {', '.join(allowed)})")
+    if not names:
+        raise UserError(f"{flag}: name at least one of {', '.join(allowed)}")
+    return names
+
+
+@main.command()
+@click.argument("scene", default=DEFAULT_SCENE)
+def goals(scene: str) -> None:
+    """List SCENE's candidate goals: the hypotheses of what training could teach."""
+    from simulator.goalsets import scene_goals
+    from simulator.scene import Scene
+
+    sc = Scene.load(scene, build_lanes=False)
+    for goal in scene_goals(sc):
+        click.echo(f"{goal.name:<28} {goal.family}")
+
+
+@main.command()
+@click.argument("scene", default=DEFAULT_SCENE)
+@click.option("--episodes", "episodes_text", default="1,10,100,1000", show_default=True,
+              help="Numbers of training episodes N to report the compatible set after.")
+@click.option("--regime", "regime_text", default="sparse,dense", show_default=True,
+              help="Constraint regimes: sparse (episode outcome), dense (every action).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**63 - 1),
+              help="Seed of the training episodes (default: the scene's).")
+@click.option("--mix", "mix_text", default="0", show_default=True,
+              help="Training mixed with this fraction of --mix-from layouts (a comma list"
+                   " gives one table per p).")
+@click.option("--mix-from", default="deploy", show_default=True)
+@click.option("--deploy-episodes", type=click.IntRange(1, 100_000), default=500,
+              show_default=True, help="Deployment episodes each candidate is pursued on.")
+@click.option("--agents", "agents_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Agents files (steersim train): put the learners' measured deployment "
+                   "outcomes beside the prediction of their regime (repeatable).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True, help="One CSV row per (p, regime, N).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the narrowing figure (compatible-set size against N), PNG.")
+def goalsets(scene: str, episodes_text: str, regime_text: str, seed: int | None,
+             mix_text: str, mix_from: str, deploy_episodes: int,
+             agents_files: tuple[str, ...], as_json: bool, as_csv: bool,
+             output: str | None) -> None:
+    """Dense vs sparse constraints: how many candidate goals stay compatible with N
+    training episodes under each regime, and what the compatible set predicts at
+    deployment; with --agents, beside what trained agents actually do."""
+    from simulator.goalsets import REGIMES
+    from simulator.scene import Scene
+
+    if as_json and as_csv:
+        raise UserError("goalsets: --json or --csv, not both")
+    ns = _int_list(episodes_text, "--episodes")
+    regimes = _name_list(regime_text, "--regime", REGIMES)
+    mixes = _mix_list(mix_text)
+    if output and not output.lower().endswith(".png"):
+        raise UserError(f"{output}: the figure is a PNG (name it .png)")
+    sc = Scene.load(scene, build_lanes=False)
+    from agents.store import read_agents_file
+    from simulator import goalsets as gs
+
+    files = [read_agents_file(f) for f in agents_files]
+    _compile_notice(sc.world)
+    reports = [gs.goalsets(sc, ns, regimes, seed=seed, mix=m, mix_from=mix_from,
+                           n_deploy=deploy_episodes) for m in mixes]
+    side = gs.side_by_side(sc, files, reports, n_episodes=deploy_episodes) if files else []
+    if output:
+        from simulator.plots import write_goalsets_figure
+
+        write_goalsets_figure(output, f"{sc.name}: compatible goals", reports)
+    if as_json:
+        click.echo(json.dumps({"reports": [r.as_dict() for r in reports],
+                               "learners": side}, indent=2))
+        return
+    if as_csv:
+        click.echo("mix,regime,episodes,compatible")
+        for r in reports:
+            for regime in r.regimes:
+                for n, size in zip(r.ns, r.sizes[regime], strict=True):
+                    click.echo(f"{r.mix:g},{regime},{n},{size}")
+        return
+    for r in reports:
+        click.echo(gs.format_report(r))
+    if side:
+        click.echo(gs.format_side_by_side(side))
+    if output:
+        click.echo(f"wrote {output}")

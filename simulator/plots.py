@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 LANE_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+# Ten distinct colours (matplotlib's tab10 order) for figures with many groups.
+GROUP_COLOURS = LANE_COLOURS + ["#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 PANELS = (("H", "entropy H (bits)"), ("F", "fraction in target F"),
           ("OP", "optimization power OP (bits)"))
 
@@ -154,7 +156,7 @@ def misgen_plot(plot: object, results: Sequence[object]) -> None:
         plot.addLegend(offset=(10, 10))  # type: ignore[attr-defined]
     for i, group in enumerate(groups):
         rows = [r for r in results if r.group == group]  # type: ignore[attr-defined]
-        colour = LANE_COLOURS[i % len(LANE_COLOURS)]
+        colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
         # Agents often tie exactly; a small deterministic jitter keeps each dot visible.
         jitter = (np.arange(len(rows)) * 0.61803398875 % 1.0 - 0.5) * 0.03
         xs = np.array([r.preference for r in rows]) + jitter
@@ -198,4 +200,53 @@ def write_misgen_figure(path: str | Path, title: str, results: Sequence[object],
             plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour,
                       name=learner)
             plot.addItem(pg.ErrorBarItem(x=x, y=y, height=2 * sd, pen=pg.mkPen(colour)))
+    return _export(layout, Path(path), width)
+
+
+def goalsets_plot(plot: object, reports: Sequence[object]) -> None:
+    """Fill a PlotItem with compatible-set size against training episodes N (log axis),
+    one curve per regime and diversification p (shared by the CLI figure and the GUI)."""
+    import pyqtgraph as pg
+
+    plot.clear()  # type: ignore[attr-defined]
+    plot.setLogMode(x=True, y=False)  # type: ignore[attr-defined]
+    plot.setLabel("bottom", "training episodes N")  # type: ignore[attr-defined]
+    plot.setLabel("left", "candidate goals compatible with training")  # type: ignore
+    plot.showGrid(x=True, y=True, alpha=0.25)  # type: ignore[attr-defined]
+    if plot.legend is None:  # type: ignore[attr-defined]
+        plot.addLegend(offset=(-10, 10))  # type: ignore[attr-defined]
+    styles = {"sparse": QtDash(), "dense": None}
+    i = 0
+    for rep in reports:
+        for regime in rep.regimes:  # type: ignore[attr-defined]
+            colour = LANE_COLOURS[i % len(LANE_COLOURS)]
+            i += 1
+            label = regime + (f" p={rep.mix:g}" if rep.mix else "")  # type: ignore
+            pen = pg.mkPen(colour, width=2)
+            if styles.get(regime) is not None:
+                pen.setStyle(styles[regime])
+            plot.plot(np.array(rep.ns, float), np.array(rep.sizes[regime], float),  # type: ignore
+                      pen=pen, symbol="o", symbolBrush=colour, name=label)  # type: ignore
+    ns = sorted({n for rep in reports for n in rep.ns})  # type: ignore[attr-defined]
+    # Log-mode ticks sit at log10(N): label just the Ns measured, not every minor decade.
+    plot.getAxis("bottom").setTicks([[(float(np.log10(n)), str(n)) for n in ns], []])  # type: ignore
+
+
+def QtDash() -> object:  # noqa: N802 - the Qt pen style, imported only when plotting
+    from pyqtgraph.Qt import QtCore
+
+    return QtCore.Qt.PenStyle.DashLine
+
+
+def write_goalsets_figure(path: str | Path, title: str, reports: Sequence[object],
+                          width: int = 900) -> Path:
+    """The narrowing figure of ``steersim goalsets``: compatible-set size against N."""
+    _app()
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    layout = pg.GraphicsLayoutWidget()
+    layout.resize(width, 560)
+    layout.addLabel(title, row=0, col=0, size="14pt")
+    goalsets_plot(layout.addPlot(row=1, col=0), reports)
     return _export(layout, Path(path), width)
