@@ -131,12 +131,19 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
+# AgentSpec fields added for trained agents; None / "" mean "not trained".
+_OPTIONAL_AGENT_FIELDS = ("policy_objective", "trained")
+
+
 def agent_to_dict(agent: AgentSpec) -> dict[str, Any]:
     """Every field of an AgentSpec as JSON-able data (arrays with dtype and shape), so the
     exact agent the kernels saw can be rebuilt by :func:`agent_from_dict`."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(agent):
         value = getattr(agent, f.name)
+        if f.name in _OPTIONAL_AGENT_FIELDS and (
+                value is None or (isinstance(value, str) and value == "")):
+            continue  # written only when set, so agents recorded before them read the same
         if f.name == "objective":
             value = value.text
         elif isinstance(value, np.ndarray):
@@ -1310,8 +1317,8 @@ def _scene_label(scene: Scene, lane: Lane) -> str | None:
     if lane.index >= len(lanes) or lanes[lane.index].label is None:
         return None
     own = scene.lane_agent_group(lane.index)
-    same = [(a.name, a.objective.text) for a in own] == [
-        (a.name, a.objective.text) for a in lane.agents]
+    same = [(a.name, a.objective.text, a.trained) for a in own] == [
+        (a.name, a.objective.text, a.trained) for a in lane.agents]
     return lanes[lane.index].label if same else None
 
 

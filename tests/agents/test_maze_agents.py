@@ -45,13 +45,18 @@ def test_walled_maze_thermostat_fails_and_search_succeeds():
     assert by_agent["search"].steps == 12  # the shortest detour
 
 
+# red_door's own lanes are trained agents now (tests/simulator/test_misgen.py); these two
+# are told their objectives, which is what this test checks.
+TOLD = [[make_agent("search", "reach:door")], [make_agent("search", "reach:red")]]
+
+
 def test_misgeneralized_objective_follows_red_off_distribution():
-    deploy = run_scene("red_door", n_copies=200, distribution="deploy")
+    deploy = run_scene("red_door", n_copies=200, distribution="deploy", agents=TOLD)
     aligned, misaligned = deploy.outcomes()[0], deploy.outcomes()[1]
     assert aligned.objective == "reach:door" and aligned.detail.endswith("door")
     assert misaligned.objective == "reach:red" and misaligned.detail.startswith("red ")
     assert misaligned.achieved_objective and not misaligned.achieved_base
-    train = run_scene("red_door", n_copies=200, distribution="train")
+    train = run_scene("red_door", n_copies=200, distribution="train", agents=TOLD)
     # In training the two objectives cannot be told apart: both reach the (red) door.
     assert train.outcomes()[1].achieved_base
 
