@@ -169,6 +169,24 @@ def read_agents_file(path: str | Path) -> AgentsFile:
     return AgentsFile(path, attrs, groups)
 
 
+_CACHE: dict[tuple[str, int, int], AgentsFile] = {}
+
+
+def _read_cached(path: Path) -> AgentsFile:
+    """read_agents_file, remembered while the file's size and mtime stay the same (a scene
+    builds its lanes several times; a retrained file is read again)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return read_agents_file(path)
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        if len(_CACHE) > 16:
+            _CACHE.clear()
+        _CACHE[key] = read_agents_file(path)
+    return _CACHE[key]
+
+
 def parse_ref(ref: str) -> tuple[str, str | None, int]:
     """``FILE#k`` or ``FILE#group/k`` → (file, group or None, k); UserError when malformed."""
     file, hash_mark, which = ref.rpartition("#")
@@ -223,7 +241,7 @@ def load_trained(ref: str, world: str, scene_hash: str | None = None,
     not exist, its world differs, or ``scene_hash`` is given and differs from the hash of
     the scene the agent was trained on."""
     file, group, index = parse_ref(ref)
-    agents = read_agents_file(resolve_path(file, base_dir))
+    agents = _read_cached(resolve_path(file, base_dir))
     if agents.attrs.get("world") != world:
         raise UserError(f"{agents.path}: agents of a {agents.attrs.get('world')} world cannot"
                         f" drive a {world} world")
