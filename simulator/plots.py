@@ -153,7 +153,7 @@ def misgen_plot(plot: object, results: Sequence[object]) -> None:
     plot.setYRange(-0.02, 1.05)  # type: ignore[attr-defined]
     plot.showGrid(x=True, y=True, alpha=0.25)  # type: ignore[attr-defined]
     if plot.legend is None:  # type: ignore[attr-defined]
-        plot.addLegend(offset=(10, 10))  # type: ignore[attr-defined]
+        plot.addLegend(offset=(10, -10))  # type: ignore[attr-defined]  (bottom left: fewest dots)
     for i, group in enumerate(groups):
         rows = [r for r in results if r.group == group]  # type: ignore[attr-defined]
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
@@ -189,8 +189,11 @@ def write_misgen_figure(path: str | Path, title: str, results: Sequence[object],
         plot = layout.addPlot(row=1, col=1)
         plot.setLabel("bottom", "diversification p (fraction of deploy-like training)")
         plot.setLabel("left", "proxy fraction (mean ± sd over agents)")
-        plot.addLegend(offset=(10, 10))
+        plot.addLegend(offset=(-10, 10))
         plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setYRange(-0.02, 1.02)
+        for axis in ("left", "bottom"):  # fractions, not milli-units
+            plot.getAxis(axis).enableAutoSIPrefix(False)
         for i, (learner, rows) in enumerate(doses.items()):
             rows = sorted(rows, key=lambda g: g.mix)  # type: ignore[attr-defined]
             x = np.array([g.mix for g in rows])  # type: ignore[attr-defined]
