@@ -218,16 +218,17 @@ def goalsets_plot(plot: object, reports: Sequence[object]) -> None:
     plot.showGrid(x=True, y=True, alpha=0.25)  # type: ignore[attr-defined]
     if plot.legend is None:  # type: ignore[attr-defined]
         plot.addLegend(offset=(-10, 10))  # type: ignore[attr-defined]
-    styles = {"sparse": QtDash(), "dense": None}
     i = 0
     for rep in reports:
         for regime in rep.regimes:  # type: ignore[attr-defined]
             colour = LANE_COLOURS[i % len(LANE_COLOURS)]
             i += 1
             label = regime + (f" p={rep.mix:g}" if rep.mix else "")  # type: ignore
-            pen = pg.mkPen(colour, width=2)
-            if styles.get(regime) is not None:
-                pen.setStyle(styles[regime])
+            # Sparse wide and solid, dense narrow and dashed on top: where the two sets are
+            # the same size both curves still show.
+            pen = pg.mkPen(colour, width=5 if regime == "sparse" else 2)
+            if regime == "dense":
+                pen.setStyle(QtDash())
             plot.plot(np.array(rep.ns, float), np.array(rep.sizes[regime], float),  # type: ignore
                       pen=pen, symbol="o", symbolBrush=colour, name=label)  # type: ignore
     ns = sorted({n for rep in reports for n in rep.ns})  # type: ignore[attr-defined]
