@@ -19,6 +19,7 @@ import signal
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from simulator import salvage
 from simulator.errors import UserError
 
 if TYPE_CHECKING:
@@ -168,7 +170,7 @@ class _DatasetFactory:
         time: its chunks are compressed as they are written.
         """
         rows = _as_rows(rows)
-        if final and rows.nbytes <= _COMPACT_BYTES:
+        if self.compact(rows, final):
             dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
                                    self.space(rows.shape), dcpl=self._plist(None))
         else:
@@ -183,6 +185,11 @@ class _DatasetFactory:
         if rows.size:
             dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows)
         return dsid
+
+    @staticmethod
+    def compact(rows: np.ndarray, final: bool) -> bool:
+        """Whether :meth:`create` stores ``rows`` compact, in the dataset's object header."""
+        return final and rows.nbytes <= _COMPACT_BYTES
 
     def append(self, dsid: Any, rows: np.ndarray) -> None:
         """Extend dataset ``dsid`` (a DatasetID) by ``rows`` (n, ...): one resize, one
@@ -289,11 +296,28 @@ class _EpisodeFile:
         self._groups: dict[str, Any] = {}
         self._datasets: dict[str, Any] = {}
         self._metrics: set[str] = set()
+        # For the salvage record (simulator.salvage): the attributes as set, the rows of
+        # compact datasets (kept, not copied: nobody writes to them any more) and the
+        # metrics' handles.
+        self._attrs: dict[str, str | int | float] = {}
+        self._inline: dict[str, np.ndarray] = {}
+        self._metric_ids: dict[str, Any] = {}
+        self._dtypes: dict[str, np.dtype] = {}
 
     def create(self, root: Any, attrs: Mapping[str, str | int | float]) -> None:
         self.group = _new_group(root, self.name)
         self._groups[""] = self.group
         _set_attrs(self.group, fresh=True, **attrs)
+        self._attrs = dict(attrs)
+
+    def _create(self, factory: _DatasetFactory, parent: Any, path: str, rows: np.ndarray,
+                final: bool, chunk_rows: int | None = None, cache: bool = True) -> Any:
+        """``factory.create`` of dataset ``path`` (its last name under ``parent``), keeping
+        a compact dataset's rows for the salvage record."""
+        if factory.compact(rows, final):
+            self._inline[path] = rows
+        self._dtypes[path] = rows.dtype  # as given: h5py's own carries metadata
+        return factory.create(parent, path.rpartition("/")[2], rows, final, chunk_rows, cache)
 
     def _parent(self, path: str) -> Any:
         group = self._groups.get(path)
@@ -309,9 +333,8 @@ class _EpisodeFile:
         for path, rows in block.arrays().items():
             dsid = self._datasets.get(path)
             if dsid is None:
-                parent, _, name = path.rpartition("/")
-                self._datasets[path] = factory.create(self._parent(parent), name, rows, final,
-                                                      chunk_rows)
+                self._datasets[path] = self._create(factory, self._parent(path.rpartition("/")[0]),
+                                                    path, rows, final, chunk_rows)
             else:
                 factory.append(dsid, rows)
         self.events(factory, events, total_steps, final)
@@ -323,11 +346,12 @@ class _EpisodeFile:
         if events is not None:
             dsid = self._datasets.get("events")
             if dsid is None:
-                self._datasets["events"] = factory.create(self.group, "events", events, final,
-                                                          chunk_rows=64)
+                self._datasets["events"] = self._create(factory, self.group, "events", events,
+                                                        final, chunk_rows=64)
             else:
                 factory.append(dsid, events)
         _set_attrs(self.group, total_steps=total_steps)
+        self._attrs["total_steps"] = total_steps
 
     def stream(self, factory: _DatasetFactory, parts: Mapping[str, np.ndarray],
                capacity: int) -> None:
@@ -336,9 +360,8 @@ class _EpisodeFile:
         for path, rows in parts.items():
             dsid = self._datasets.get(path)
             if dsid is None:
-                parent, _, name = path.rpartition("/")
-                self._datasets[path] = factory.create(self._parent(parent), name, rows,
-                                                      chunk_rows=capacity, cache=False)
+                self._datasets[path] = self._create(factory, self._parent(path.rpartition("/")[0]),
+                                                    path, rows, False, capacity, cache=False)
             else:
                 factory.append(dsid, rows)
 
@@ -347,7 +370,9 @@ class _EpisodeFile:
         for name, rows in series.items():
             if name in self._metrics:
                 group.unlink(name.encode())
-            factory.create(group, name, rows, final=True)
+                self._inline.pop(f"metrics/{name}", None)
+            self._metric_ids[name] = self._create(factory, group, f"metrics/{name}", rows,
+                                                  final=True)
             self._metrics.add(name)
 
     def mark(self, status: str, outcome: str | None) -> None:
@@ -355,11 +380,53 @@ class _EpisodeFile:
         if outcome is not None:
             _set_attrs(self.group, outcome=outcome)
 
+    def add_salvage(self, root: tuple[str, bytes], fd: int, status: str,
+                    outcome: str | None) -> None:
+        """Add the episode's salvage record (:mod:`simulator.salvage`) as it will be once
+        marked ``status``: its rows must be flushed already (chunks are read back from the
+        file descriptor ``fd`` to checksum them)."""
+        attrs = dict(self._attrs, status=status)
+        if outcome is not None:
+            attrs["outcome"] = outcome
+        record = salvage.RecordBuilder(root[0], root[1], self.name, attrs)
+        handles = dict(self._datasets)
+        handles.update((f"metrics/{name}", dsid) for name, dsid in self._metric_ids.items())
+        for path, dsid in handles.items():
+            rows = self._inline.get(path)
+            if rows is not None:
+                record.inline(path, rows)
+            else:
+                record.chunked(path, self._dtypes[path], dsid.shape,
+                               dsid.get_create_plist().get_chunk(), _chunk_list(dsid, fd))
+        for part, frame in enumerate(record.frames()):
+            h5py.h5a.create(self.group, salvage.attr_name(part).encode(), _BYTE_TYPE,
+                            h5py.h5s.create_simple(frame.shape)).write(frame)
+
     def close(self) -> None:
         """Drop the HDF5 handles (the datasets close; the file stays open)."""
         self._datasets.clear()
         self._groups.clear()
+        self._inline.clear()
+        self._metric_ids.clear()
+        self._dtypes.clear()
         self.group = None
+
+
+_BYTE_TYPE = h5py.h5t.py_create(np.dtype(np.uint8))
+
+
+def _chunk_list(dsid: Any, fd: int) -> list[list[int]]:
+    """Every chunk of dataset ``dsid`` as [file address, size, filter mask, crc32 of its
+    bytes, *offset in the dataset]; the bytes are read back through ``fd``."""
+    out: list[list[int]] = []
+
+    def visit(info: Any) -> None:
+        data = os.pread(fd, info.size, info.byte_offset)
+        out.append([info.byte_offset, info.size, info.filter_mask, zlib.crc32(data),
+                    *info.chunk_offset])
+
+    dsid.chunk_iter(visit)
+    return out
 
 
 class _FileSide:
@@ -372,6 +439,14 @@ class _FileSide:
         self.file = file
         self.factory = _DatasetFactory(compression)
         self.episodes: dict[str, _EpisodeFile] = {}
+        self._root: tuple[str, bytes] | None = None  # salvage.root_blob of the file
+        self._fd = -1  # the file opened again read-only, to checksum chunks
+
+    def _salvage(self, episode: _EpisodeFile, status: str, outcome: str | None) -> None:
+        if self._root is None:
+            self._root = salvage.root_blob(dict(self.file.attrs))
+            self._fd = os.open(self.file.filename, os.O_RDONLY)
+        episode.add_salvage(self._root, self._fd, status, outcome)
 
     def apply(self, name: str, op: str, args: tuple[Any, ...]) -> None:
         """Do ``op`` on episode ``name``: create (attrs), write (block, events, final,
@@ -382,6 +457,7 @@ class _FileSide:
             episode.create(self.file.id, *args)
         elif op == "mark":
             episode = self.episodes.pop(name)
+            self._salvage(episode, *args)
             episode.mark(*args)
             episode.close()
         elif op in ("write", "events", "stream", "add_metrics"):
@@ -397,6 +473,9 @@ class _FileSide:
                     self.file.attrs[key] = value
         finally:
             self.episodes.clear()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
             self.file.close()
 
 
