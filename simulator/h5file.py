@@ -174,17 +174,21 @@ class _DatasetFactory:
             dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
                                    self.space(rows.shape), dcpl=self._plist(None))
         else:
-            row_shape = rows.shape[1:]
-            row_bytes = rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
-            n_chunk = _chunk_rows(row_bytes, chunk_rows or rows.shape[0])
-            chunks = (n_chunk,) + tuple(max(1, d) for d in row_shape)
             dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
                                    self.space(rows.shape, unlimited=True),
-                                   dcpl=self._plist(chunks),
+                                   dcpl=self._plist(self.chunks(rows, chunk_rows)),
                                    dapl=None if cache else self._no_cache)
         if rows.size:
             dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows)
         return dsid
+
+    @staticmethod
+    def chunks(rows: np.ndarray, chunk_rows: int | None) -> tuple[int, ...]:
+        """The chunk shape :meth:`create` gives a chunked dataset of ``rows`` (n, ...)."""
+        row_shape = rows.shape[1:]
+        row_bytes = rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
+        n_chunk = _chunk_rows(row_bytes, chunk_rows or rows.shape[0])
+        return (n_chunk,) + tuple(max(1, d) for d in row_shape)
 
     @staticmethod
     def compact(rows: np.ndarray, final: bool) -> bool:
@@ -303,6 +307,8 @@ class _EpisodeFile:
         self._inline: dict[str, np.ndarray] = {}
         self._metric_ids: dict[str, Any] = {}
         self._dtypes: dict[str, np.dtype] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}  # rows written so far
+        self._chunks: dict[str, tuple[int, ...]] = {}
 
     def create(self, root: Any, attrs: Mapping[str, str | int | float]) -> None:
         self.group = _new_group(root, self.name)
@@ -315,9 +321,18 @@ class _EpisodeFile:
         """``factory.create`` of dataset ``path`` (its last name under ``parent``), keeping
         a compact dataset's rows for the salvage record."""
         if factory.compact(rows, final):
-            self._inline[path] = rows
+            self._inline[path] = _as_rows(rows)
+        else:
+            self._chunks[path] = factory.chunks(rows, chunk_rows)
         self._dtypes[path] = rows.dtype  # as given: h5py's own carries metadata
+        self._shapes[path] = rows.shape
         return factory.create(parent, path.rpartition("/")[2], rows, final, chunk_rows, cache)
+
+    def _append(self, factory: _DatasetFactory, path: str, dsid: Any, rows: np.ndarray
+                ) -> None:
+        factory.append(dsid, rows)
+        shape = self._shapes[path]
+        self._shapes[path] = (shape[0] + rows.shape[0],) + shape[1:]
 
     def _parent(self, path: str) -> Any:
         group = self._groups.get(path)
@@ -336,7 +351,7 @@ class _EpisodeFile:
                 self._datasets[path] = self._create(factory, self._parent(path.rpartition("/")[0]),
                                                     path, rows, final, chunk_rows)
             else:
-                factory.append(dsid, rows)
+                self._append(factory, path, dsid, rows)
         self.events(factory, events, total_steps, final)
 
     def events(self, factory: _DatasetFactory, events: np.ndarray | None, total_steps: int,
@@ -349,7 +364,7 @@ class _EpisodeFile:
                 self._datasets["events"] = self._create(factory, self.group, "events", events,
                                                         final, chunk_rows=64)
             else:
-                factory.append(dsid, events)
+                self._append(factory, "events", dsid, events)
         _set_attrs(self.group, total_steps=total_steps)
         self._attrs["total_steps"] = total_steps
 
@@ -363,7 +378,7 @@ class _EpisodeFile:
                 self._datasets[path] = self._create(factory, self._parent(path.rpartition("/")[0]),
                                                     path, rows, False, capacity, cache=False)
             else:
-                factory.append(dsid, rows)
+                self._append(factory, path, dsid, rows)
 
     def add_metrics(self, factory: _DatasetFactory, series: Mapping[str, np.ndarray]) -> None:
         group = self._parent("metrics")
@@ -393,11 +408,11 @@ class _EpisodeFile:
         handles.update((f"metrics/{name}", dsid) for name, dsid in self._metric_ids.items())
         for path, dsid in handles.items():
             rows = self._inline.get(path)
-            if rows is not None:
-                record.inline(path, rows)
+            if rows is None:
+                record.chunked(path, self._dtypes[path], self._shapes[path],
+                               self._chunks[path], _chunk_list(dsid, fd))
             else:
-                record.chunked(path, self._dtypes[path], dsid.shape,
-                               dsid.get_create_plist().get_chunk(), _chunk_list(dsid, fd))
+                record.compact(path, rows)
         for part, frame in enumerate(record.frames()):
             h5py.h5a.create(self.group, salvage.attr_name(part).encode(), _BYTE_TYPE,
                             h5py.h5s.create_simple(frame.shape)).write(frame)
@@ -409,6 +424,8 @@ class _EpisodeFile:
         self._inline.clear()
         self._metric_ids.clear()
         self._dtypes.clear()
+        self._shapes.clear()
+        self._chunks.clear()
         self.group = None
 
 

@@ -93,9 +93,10 @@ def recover(source: str | Path, output: str | Path, *, force: bool = False) -> R
                             " episode finished, or not a steersim recording)")
         root = records[0].root_attrs
         planned = _planned(root)
+        compact = _compact_data(data, records)
         good, lost = [], []
         for rec in records:
-            why = _damage(rec, data)
+            why = _damage(rec, data, compact)
             if why is None:
                 good.append(rec)
             else:
@@ -109,7 +110,7 @@ def recover(source: str | Path, output: str | Path, *, force: bool = False) -> R
         if not good:
             raise UserError(f"{source}: nothing to recover: {len(lost)} episodes lost"
                             f" ({lost[0].line})")
-        _write(source, output, root, good, data, lost, planned)
+        _write(source, output, root, good, data, compact, lost, planned)
     recovered = [(rec.episode, str(rec.attrs.get("status")), int(rec.attrs.get("total_steps", 0)))
                  for rec in good]
     return RecoveryReport(source, output, recovered, lost, planned)
@@ -175,12 +176,19 @@ def _missing_reason(readable: tuple[str, int] | None) -> str:
     return "lost: not finished within the readable part of the file"
 
 
-def _damage(rec: salvage.Record, data: Any) -> str | None:
+def _damage(rec: salvage.Record, data: Any, compact: dict[tuple[int, int], int]
+            ) -> str | None:
     """Why ``rec``'s episode cannot be recovered from ``data``, or None if every chunk it
-    needs is there with its checksum."""
+    needs is there with its checksum and the bytes of each of its compact datasets were
+    found (``compact``: :func:`_compact_data`)."""
     size = len(data)
     for ds in rec.datasets:
-        for address, n, _, crc, *_ in ds.get("chunks", ()):
+        if "chunks" not in ds:
+            if ds["size"] and (ds["size"], ds["crc"]) not in compact:
+                return (f"lost: the bytes of {ds['path']} (stored in its object header) are"
+                        " not in the readable part of the file")
+            continue
+        for address, n, _, crc, *_ in ds["chunks"]:
             if address + n > size:
                 return (f"lost: {ds['path']} has a chunk at byte {address}, past the end of"
                         f" the file ({size} bytes)")
@@ -189,8 +197,46 @@ def _damage(rec: salvage.Record, data: Any) -> str | None:
     return None
 
 
+def _compact_data(data: Any, records: list[salvage.Record]) -> dict[tuple[int, int], int]:
+    """Where the bytes of the records' compact datasets lie: (size, crc32) → address.
+
+    HDF5 stores a compact dataset's data verbatim in a layout message of its object
+    header. Every version-2 object header in ``data`` (signature ``OHDR``) is walked
+    message by message; each compact layout message whose data has a (size, CRC-32) some
+    record asks for is kept. Equal size and checksum mean equal bytes, whichever dataset
+    they belong to."""
+    wanted = {(ds["size"], ds["crc"]) for rec in records for ds in rec.datasets
+              if "chunks" not in ds and ds["size"]}
+    sizes = {n for n, _ in wanted}
+    out: dict[tuple[int, int], int] = {}
+    end_of_file = len(data)
+    at = data.find(b"OHDR") if wanted else -1
+    while at >= 0:
+        p = at + 4
+        if p + 2 <= end_of_file and data[p] == 2:
+            flags = data[p + 1]
+            p += 2 + (16 if flags & 0x20 else 0) + (4 if flags & 0x10 else 0)
+            width = 1 << (flags & 3)
+            end = min(p + width + int.from_bytes(data[p:p + width], "little"), end_of_file)
+            p += width
+            order = 2 if flags & 0x04 else 0
+            while p + 4 + order <= end:  # message: type u8, size u16, flags u8, [order u16]
+                kind, n_msg = data[p], int.from_bytes(data[p + 1:p + 3], "little")
+                p += 4 + order
+                if kind == 8 and p + 4 <= end and data[p] == 3 and data[p + 1] == 0:
+                    n = int.from_bytes(data[p + 2:p + 4], "little")
+                    if n in sizes and p + 4 + n <= end_of_file:
+                        key = (n, zlib.crc32(data[p + 4:p + 4 + n]))
+                        if key in wanted:
+                            out.setdefault(key, p + 4)
+                p += n_msg
+        at = data.find(b"OHDR", at + 4)
+    return out
+
+
 def _write(source: Path, output: Path, root: dict[str, Any], records: list[salvage.Record],
-           data: Any, lost: list[Lost], planned: int | None) -> None:
+           data: Any, compact: dict[tuple[int, int], int], lost: list[Lost],
+           planned: int | None) -> None:
     """Write ``records``' episodes into ``output`` (via a temporary file, read back before
     it is renamed into place)."""
     tmp = output.with_name(f".{output.name}.recovering-{os.getpid()}")
@@ -207,8 +253,8 @@ def _write(source: Path, output: Path, root: dict[str, Any], records: list[salva
             f.attrs["recovered_lost"] = json.dumps([item.episode for item in lost])
             factory = _DatasetFactory(str(root.get("compression", "lzf")))
             for rec in records:
-                _write_episode(f, factory, rec, data)
-        _read_back(tmp, records)
+                _write_episode(f, factory, rec, data, compact)
+        _read_back(tmp, records, data, compact)
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -216,7 +262,7 @@ def _write(source: Path, output: Path, root: dict[str, Any], records: list[salva
 
 
 def _write_episode(f: h5py.File, factory: _DatasetFactory, rec: salvage.Record,
-                   data: Any) -> None:
+                   data: Any, compact: dict[tuple[int, int], int]) -> None:
     group = _new_group(f.id, rec.episode)
     _set_attrs(group, fresh=True, **rec.attrs)
     groups = {"": group}
@@ -230,9 +276,9 @@ def _write_episode(f: h5py.File, factory: _DatasetFactory, rec: salvage.Record,
     for ds in rec.datasets:
         up, _, name = ds["path"].rpartition("/")
         parent = parent_of(up)
-        dtype, shape = salvage.dtype_from(ds["dtype"]), tuple(ds["shape"])
-        if "blob" in ds:
-            rows = np.frombuffer(rec.blob(ds["blob"]), dtype).reshape(shape)
+        dtype, shape = salvage.dtype_from(ds["dtype"]), rec.shape(ds)
+        if "chunks" not in ds:
+            rows = np.frombuffer(_stored(ds, data, compact), dtype).reshape(shape)
             factory.create(parent, name, rows, final=True)
             continue
         dsid = h5py.h5d.create(parent, name.encode(), factory._type(dtype),
@@ -242,15 +288,24 @@ def _write_episode(f: h5py.File, factory: _DatasetFactory, rec: salvage.Record,
             dsid.write_direct_chunk(tuple(offset), bytes(data[address:address + n]), mask)
 
 
-def _read_back(path: Path, records: list[salvage.Record]) -> None:
+def _stored(ds: dict[str, Any], data: Any, compact: dict[tuple[int, int], int]) -> bytes:
+    """The bytes of a compact dataset, found in the file by :func:`_compact_data`."""
+    if not ds["size"]:
+        return b""
+    address = compact[(ds["size"], ds["crc"])]
+    return bytes(data[address:address + ds["size"]])
+
+
+def _read_back(path: Path, records: list[salvage.Record], data: Any,
+               compact: dict[tuple[int, int], int]) -> None:
     """Read every recovered dataset of ``path`` whole (each chunk decompressed) and check
-    its shape and, for those stored inline, its bytes."""
+    its shape and, for compact ones, its bytes."""
     with h5py.File(path, "r") as f:
         for rec in records:
             group = f[rec.episode]
             for ds in rec.datasets:
                 rows = group[ds["path"]][()]
-                if list(rows.shape) != ds["shape"] or (
-                        "blob" in ds and rows.tobytes() != rec.blob(ds["blob"])):
+                if rows.shape != rec.shape(ds) or (
+                        "chunks" not in ds and rows.tobytes() != _stored(ds, data, compact)):
                     raise UserError(f"{path}: {rec.episode}/{ds['path']} did not read back"
                                     " as recovered (a bug): nothing written")

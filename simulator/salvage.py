@@ -62,8 +62,14 @@ def attr_name(part: int) -> str:
 
 
 def dtype_text(dtype: np.dtype) -> Any:
-    """A JSON-able description of ``dtype`` (structured dtypes included)."""
-    return np.lib.format.dtype_to_descr(dtype)
+    """A JSON-able description of ``dtype`` (structured dtypes included; cached)."""
+    text = _DTYPE_TEXT.get(dtype)
+    if text is None:
+        text = _DTYPE_TEXT[dtype] = np.lib.format.dtype_to_descr(dtype)
+    return text
+
+
+_DTYPE_TEXT: dict[np.dtype, Any] = {}
 
 
 def dtype_from(text: Any) -> np.dtype:
@@ -96,42 +102,37 @@ def root_blob(attrs: Mapping[str, Any]) -> tuple[str, bytes]:
 
 @dataclass
 class RecordBuilder:
-    """Collects one episode's salvage record: attributes, inline datasets, chunk lists."""
+    """Collects one episode's salvage record: attributes, then one entry per dataset.
+
+    Entries are JSON text built from cached per-dataset fragments (path, dtype, row shape),
+    so a record costs a few microseconds per dataset: it is built for every episode."""
 
     root_key: str
     root: bytes  # root_blob()'s compressed JSON
     episode: str
     attrs: dict[str, Any]
-    datasets: list[dict[str, Any]] = field(default_factory=list)
-    blobs: list[bytes] = field(default_factory=list)
-    _size: int = 0
+    entries: list[str] = field(default_factory=list)
 
-    def _blob(self, data: bytes) -> list[int]:
-        start = self._size
-        self.blobs.append(data)
-        self._size += len(data)
-        return [start, len(data)]
-
-    def inline(self, path: str, rows: np.ndarray) -> None:
-        """A dataset stored whole: ``rows`` (n, ...) as written."""
-        rows = np.ascontiguousarray(rows)
-        self.datasets.append({"path": path, "dtype": dtype_text(rows.dtype),
-                              "shape": list(rows.shape), "blob": self._blob(rows.tobytes())})
+    def compact(self, path: str, rows: np.ndarray) -> None:
+        """A dataset stored whole in its object header: ``rows`` (n, ...), contiguous, as
+        written. Only its length and CRC-32 are kept: :mod:`simulator.recovery` finds its
+        bytes in the file by them."""
+        self.entries.append(f'{_fragment(path, rows.dtype, rows.shape[1:])}"n":'
+                            f'{rows.shape[0]},"size":{rows.nbytes},"crc":{zlib.crc32(rows)}}}')
 
     def chunked(self, path: str, dtype: np.dtype, shape: Sequence[int],
                 chunk: Sequence[int], chunks: list[list[int]]) -> None:
-        """A chunked dataset: ``chunks`` rows [address, size, filter mask, crc32,
-        *offset]."""
-        self.datasets.append({"path": path, "dtype": dtype_text(dtype),
-                              "shape": [int(n) for n in shape],
-                              "chunk": [int(n) for n in chunk], "chunks": chunks})
+        """A chunked dataset of ``shape`` (n, ...): ``chunks`` rows [address, size, filter
+        mask, crc32, *offset]."""
+        self.entries.append(f'{_fragment(path, dtype, tuple(shape[1:]))}"n":{shape[0]},'
+                            f'"chunk":{json.dumps(list(chunk))},"chunks":{json.dumps(chunks)}}}')
 
     def frames(self) -> list[np.ndarray]:
         """The record as frames, each a uint8 array for one attribute."""
-        meta = {"root": self.root_key, "episode": self.episode, "attrs": self.attrs,
-                "root_attrs": self._blob(self.root), "datasets": self.datasets}
-        text = json.dumps(meta, separators=(",", ":")).encode()
-        payload = b"".join([struct.pack("<I", len(text)), text, *self.blobs])
+        text = (f'{{"root":"{self.root_key}","episode":"{self.episode}","attrs":'
+                f'{json.dumps(self.attrs)},"root_attrs":[0,{len(self.root)}],'
+                f'"datasets":[{",".join(self.entries)}]}}').encode()
+        payload = b"".join([struct.pack("<I", len(text)), text, self.root])
         whole = zlib.crc32(payload)
         parts = [payload[i:i + PART_BYTES] for i in range(0, len(payload), PART_BYTES)]
         out = []
@@ -140,6 +141,21 @@ class RecordBuilder:
                                        len(part))
             out.append(np.frombuffer(head + part, np.uint8))
         return out
+
+
+_FRAGMENTS: dict[tuple[str, np.dtype, tuple[int, ...]], str] = {}
+
+
+def _fragment(path: str, dtype: np.dtype, row: tuple[int, ...]) -> str:
+    """The start of a dataset's JSON entry (cached): path, dtype, row shape."""
+    key = (path, dtype, row)
+    text = _FRAGMENTS.get(key)
+    if text is None:
+        if len(_FRAGMENTS) > 4096:
+            _FRAGMENTS.clear()
+        text = json.dumps({"path": path, "dtype": dtype_text(dtype), "row": list(row)})
+        text = _FRAGMENTS[key] = text[:-1] + ","
+    return text
 
 
 # --- reading records back ------------------------------------------------------------------
@@ -158,6 +174,10 @@ class Record:
     def blob(self, span: Sequence[int]) -> bytes:
         start = self.blob_start + int(span[0])
         return self.payload[start:start + int(span[1])]
+
+    def shape(self, ds: Mapping[str, Any]) -> tuple[int, ...]:
+        """Dataset entry ``ds``'s shape (n, ...)."""
+        return (int(ds["n"]), *(int(d) for d in ds["row"]))
 
     @property
     def index(self) -> int:
