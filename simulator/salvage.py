@@ -12,8 +12,10 @@ object header), holding
 
 - the recording's root attributes (``status`` and ``n_episodes`` left out) and the
   episode's own attributes, as JSON;
-- for every dataset written whole in its object header (compact, at most 4 KiB): its
-  bytes;
+- for every dataset stored whole in its object header (compact, at most 4 KiB): its dtype,
+  shape, byte size and the CRC-32 of its bytes. HDF5 keeps those bytes verbatim in the
+  header's layout message, where the recovery finds them by size and checksum — so they are
+  not stored twice;
 - for every chunked dataset: its dtype, shape, chunk shape and, per chunk, the chunk's
   offset in the dataset, its byte address and size in the file, its filter mask and the
   CRC-32 of its (compressed) bytes, read back from the file once they were flushed.
@@ -26,13 +28,15 @@ Frame, little-endian (a record larger than one attribute message takes several f
     MAGIC (16 bytes) | version u16 | part u16 | n_parts u16 | 0 u16
     | crc32(part) u32 | crc32(whole payload) u32 | len(part) u64 | part bytes
 
-Payload (the parts in order): ``len(json) u32 | json (UTF-8) | blobs``. The JSON::
+Payload (the parts in order): ``len(json) u32 | json (UTF-8) | root attrs``, the last
+the zlib-compressed JSON of the root attributes. The JSON::
 
-    {"root": hex key, "episode": "episode_3", "attrs": {...},
-     "root_attrs": [blob offset, blob length]   (zlib-compressed JSON of the root attrs)
-     "datasets": [{"path", "dtype" (numpy descr), "shape", "blob": [offset, length]}
-                  | {"path", "dtype", "shape", "chunk": chunk shape,
-                     "chunks": [[address, size, filter mask, crc32, *offset], ...]}]}
+    {"root": key of the recording, "episode": "episode_3", "attrs": {...},
+     "root_attrs": [offset, length] of the root attrs after the JSON,
+     "datasets": [{"path", "dtype" (numpy descr), "row" (shape of one row), "n" (rows),
+                   then "size", "crc" (compact)
+                   or "chunk" (chunk shape), "chunks": [[address, size, filter mask, crc32,
+                                                         *offset], ...]}, ...]}
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import REC_TEST_SCENE
 
 from simulator import salvage
 from simulator.cli import main
@@ -25,49 +26,11 @@ from simulator.scene import Scene
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Two lanes of unequal length (the heuristic lane ends early), scheduled events, an ensemble
-# for metrics: chunked and compact datasets, events and metrics in every run.
-SCENE_TOML = '''
-name = "salvage_test"
-world = "maze"
-horizon = 24
-seed = 11
-ensemble = 4
-base_objective = "reach:goal"
-
-[[lanes]]
-agent = "random"
-
-[[lanes]]
-agent = "heuristic"
-objective = "reach:red"
-
-[[perturbations]]
-step = 2
-kind = "set_noise"
-params = { p = 0.3 }
-
-[distributions.default]
-agent = "random"
-map = """
-#########
-#.......#
-#..G....#
-#.......#
-#....K..#
-#########
-"""
-
-[distributions.default.legend]
-G = { kind = "goal", color = "green" }
-K = { kind = "key", color = "red", reward = 0.0 }
-'''
-
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory) -> Scene:
-    path = tmp_path_factory.mktemp("scene") / "salvage_test.toml"
-    path.write_text(SCENE_TOML)
+    path = tmp_path_factory.mktemp("scene") / "rec_test.toml"
+    path.write_text(REC_TEST_SCENE)
     return Scene.load(path)
 
 
@@ -140,7 +103,7 @@ def test_every_finished_episode_carries_a_salvage_record(recorded):
         assert all(salvage.ATTR in f[name].attrs for name in f)
     records = list(salvage.scan(recorded.read_bytes()))
     assert sorted(r.episode for r in records) == [f"episode_{k}" for k in range(8)]
-    assert {r.root_attrs["scene_name"] for r in records} == {"salvage_test"}
+    assert {r.root_attrs["scene_name"] for r in records} == {"rec_test"}
 
 
 def test_recover_a_file_cut_at_many_offsets_never_writes_a_wrong_row(recorded, tmp_path):
