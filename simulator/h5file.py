@@ -442,7 +442,11 @@ def _chunk_list(dsid: Any, fd: int) -> list[list[int]]:
         out.append([info.byte_offset, info.size, info.filter_mask, zlib.crc32(data),
                     *info.chunk_offset])
 
-    dsid.chunk_iter(visit)
+    if hasattr(dsid, "chunk_iter"):  # HDF5 >= 1.14: one pass over the chunk index
+        dsid.chunk_iter(visit)
+    else:
+        for i in range(dsid.get_num_chunks()):
+            visit(dsid.get_chunk_info(i))
     return out
 
 
