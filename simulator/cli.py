@@ -355,6 +355,26 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes} B"
 
 
+# --- recover: salvage a damaged recording (simulator/recovery.py) -------------------------
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True))
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="The recording to write with the recovered episodes.")
+@click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
+def recover(file: str, output: str, force: bool) -> None:
+    """Rebuild every finished episode of a damaged recording FILE (cut short, killed) into
+    a new recording OUTPUT, bit for bit; one line per episode lost, then a summary.
+
+    Exits 0 when at least one episode was recovered, 2 when none could be.
+    """
+    from simulator.recovery import recover as salvage
+
+    report = salvage(file, output, force=force)
+    for lost in report.lost:
+        click.echo(lost.line)
+    click.echo(report.summary)
+
+
 # --- plot: figures of a recording's narrowing metrics (simulator/plots.py) ----------------
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=True))

@@ -19,6 +19,7 @@ import signal
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import h5py
 import numpy as np
 
+from simulator import salvage
 from simulator.errors import UserError
 
 if TYPE_CHECKING:
@@ -168,21 +170,30 @@ class _DatasetFactory:
         time: its chunks are compressed as they are written.
         """
         rows = _as_rows(rows)
-        if final and rows.nbytes <= _COMPACT_BYTES:
+        if self.compact(rows, final):
             dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
                                    self.space(rows.shape), dcpl=self._plist(None))
         else:
-            row_shape = rows.shape[1:]
-            row_bytes = rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
-            n_chunk = _chunk_rows(row_bytes, chunk_rows or rows.shape[0])
-            chunks = (n_chunk,) + tuple(max(1, d) for d in row_shape)
             dsid = h5py.h5d.create(parent, name.encode(), self._type(rows.dtype),
                                    self.space(rows.shape, unlimited=True),
-                                   dcpl=self._plist(chunks),
+                                   dcpl=self._plist(self.chunks(rows, chunk_rows)),
                                    dapl=None if cache else self._no_cache)
         if rows.size:
             dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows)
         return dsid
+
+    @staticmethod
+    def chunks(rows: np.ndarray, chunk_rows: int | None) -> tuple[int, ...]:
+        """The chunk shape :meth:`create` gives a chunked dataset of ``rows`` (n, ...)."""
+        row_shape = rows.shape[1:]
+        row_bytes = rows.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
+        n_chunk = _chunk_rows(row_bytes, chunk_rows or rows.shape[0])
+        return (n_chunk,) + tuple(max(1, d) for d in row_shape)
+
+    @staticmethod
+    def compact(rows: np.ndarray, final: bool) -> bool:
+        """Whether :meth:`create` stores ``rows`` compact, in the dataset's object header."""
+        return final and rows.nbytes <= _COMPACT_BYTES
 
     def append(self, dsid: Any, rows: np.ndarray) -> None:
         """Extend dataset ``dsid`` (a DatasetID) by ``rows`` (n, ...): one resize, one
@@ -289,11 +300,39 @@ class _EpisodeFile:
         self._groups: dict[str, Any] = {}
         self._datasets: dict[str, Any] = {}
         self._metrics: set[str] = set()
+        # For the salvage record (simulator.salvage): the attributes as set, the rows of
+        # compact datasets (kept, not copied: nobody writes to them any more) and the
+        # metrics' handles.
+        self._attrs: dict[str, str | int | float] = {}
+        self._inline: dict[str, np.ndarray] = {}
+        self._metric_ids: dict[str, Any] = {}
+        self._dtypes: dict[str, np.dtype] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}  # rows written so far
+        self._chunks: dict[str, tuple[int, ...]] = {}
 
     def create(self, root: Any, attrs: Mapping[str, str | int | float]) -> None:
         self.group = _new_group(root, self.name)
         self._groups[""] = self.group
         _set_attrs(self.group, fresh=True, **attrs)
+        self._attrs = dict(attrs)
+
+    def _create(self, factory: _DatasetFactory, parent: Any, path: str, rows: np.ndarray,
+                final: bool, chunk_rows: int | None = None, cache: bool = True) -> Any:
+        """``factory.create`` of dataset ``path`` (its last name under ``parent``), keeping
+        a compact dataset's rows for the salvage record."""
+        if factory.compact(rows, final):
+            self._inline[path] = _as_rows(rows)
+        else:
+            self._chunks[path] = factory.chunks(rows, chunk_rows)
+        self._dtypes[path] = rows.dtype  # as given: h5py's own carries metadata
+        self._shapes[path] = rows.shape
+        return factory.create(parent, path.rpartition("/")[2], rows, final, chunk_rows, cache)
+
+    def _append(self, factory: _DatasetFactory, path: str, dsid: Any, rows: np.ndarray
+                ) -> None:
+        factory.append(dsid, rows)
+        shape = self._shapes[path]
+        self._shapes[path] = (shape[0] + rows.shape[0],) + shape[1:]
 
     def _parent(self, path: str) -> Any:
         group = self._groups.get(path)
@@ -309,11 +348,10 @@ class _EpisodeFile:
         for path, rows in block.arrays().items():
             dsid = self._datasets.get(path)
             if dsid is None:
-                parent, _, name = path.rpartition("/")
-                self._datasets[path] = factory.create(self._parent(parent), name, rows, final,
-                                                      chunk_rows)
+                self._datasets[path] = self._create(factory, self._parent(path.rpartition("/")[0]),
+                                                    path, rows, final, chunk_rows)
             else:
-                factory.append(dsid, rows)
+                self._append(factory, path, dsid, rows)
         self.events(factory, events, total_steps, final)
 
     def events(self, factory: _DatasetFactory, events: np.ndarray | None, total_steps: int,
@@ -323,11 +361,12 @@ class _EpisodeFile:
         if events is not None:
             dsid = self._datasets.get("events")
             if dsid is None:
-                self._datasets["events"] = factory.create(self.group, "events", events, final,
-                                                          chunk_rows=64)
+                self._datasets["events"] = self._create(factory, self.group, "events", events,
+                                                        final, chunk_rows=64)
             else:
-                factory.append(dsid, events)
+                self._append(factory, "events", dsid, events)
         _set_attrs(self.group, total_steps=total_steps)
+        self._attrs["total_steps"] = total_steps
 
     def stream(self, factory: _DatasetFactory, parts: Mapping[str, np.ndarray],
                capacity: int) -> None:
@@ -336,18 +375,19 @@ class _EpisodeFile:
         for path, rows in parts.items():
             dsid = self._datasets.get(path)
             if dsid is None:
-                parent, _, name = path.rpartition("/")
-                self._datasets[path] = factory.create(self._parent(parent), name, rows,
-                                                      chunk_rows=capacity, cache=False)
+                self._datasets[path] = self._create(factory, self._parent(path.rpartition("/")[0]),
+                                                    path, rows, False, capacity, cache=False)
             else:
-                factory.append(dsid, rows)
+                self._append(factory, path, dsid, rows)
 
     def add_metrics(self, factory: _DatasetFactory, series: Mapping[str, np.ndarray]) -> None:
         group = self._parent("metrics")
         for name, rows in series.items():
             if name in self._metrics:
                 group.unlink(name.encode())
-            factory.create(group, name, rows, final=True)
+                self._inline.pop(f"metrics/{name}", None)
+            self._metric_ids[name] = self._create(factory, group, f"metrics/{name}", rows,
+                                                  final=True)
             self._metrics.add(name)
 
     def mark(self, status: str, outcome: str | None) -> None:
@@ -355,11 +395,59 @@ class _EpisodeFile:
         if outcome is not None:
             _set_attrs(self.group, outcome=outcome)
 
+    def add_salvage(self, root: tuple[str, bytes], fd: int, status: str,
+                    outcome: str | None) -> None:
+        """Add the episode's salvage record (:mod:`simulator.salvage`) as it will be once
+        marked ``status``: its rows must be flushed already (chunks are read back from the
+        file descriptor ``fd`` to checksum them)."""
+        attrs = dict(self._attrs, status=status)
+        if outcome is not None:
+            attrs["outcome"] = outcome
+        record = salvage.RecordBuilder(root[0], root[1], self.name, attrs)
+        handles = dict(self._datasets)
+        handles.update((f"metrics/{name}", dsid) for name, dsid in self._metric_ids.items())
+        for path, dsid in handles.items():
+            rows = self._inline.get(path)
+            if rows is None:
+                record.chunked(path, self._dtypes[path], self._shapes[path],
+                               self._chunks[path], _chunk_list(dsid, fd))
+            else:
+                record.compact(path, rows)
+        for part, frame in enumerate(record.frames()):
+            h5py.h5a.create(self.group, salvage.attr_name(part).encode(), _BYTE_TYPE,
+                            h5py.h5s.create_simple(frame.shape)).write(frame)
+
     def close(self) -> None:
         """Drop the HDF5 handles (the datasets close; the file stays open)."""
         self._datasets.clear()
         self._groups.clear()
+        self._inline.clear()
+        self._metric_ids.clear()
+        self._dtypes.clear()
+        self._shapes.clear()
+        self._chunks.clear()
         self.group = None
+
+
+_BYTE_TYPE = h5py.h5t.py_create(np.dtype(np.uint8))
+
+
+def _chunk_list(dsid: Any, fd: int) -> list[list[int]]:
+    """Every chunk of dataset ``dsid`` as [file address, size, filter mask, crc32 of its
+    bytes, *offset in the dataset]; the bytes are read back through ``fd``."""
+    out: list[list[int]] = []
+
+    def visit(info: Any) -> None:
+        data = os.pread(fd, info.size, info.byte_offset)
+        out.append([info.byte_offset, info.size, info.filter_mask, zlib.crc32(data),
+                    *info.chunk_offset])
+
+    if hasattr(dsid, "chunk_iter"):  # HDF5 >= 1.14: one pass over the chunk index
+        dsid.chunk_iter(visit)
+    else:
+        for i in range(dsid.get_num_chunks()):
+            visit(dsid.get_chunk_info(i))
+    return out
 
 
 class _FileSide:
@@ -372,6 +460,14 @@ class _FileSide:
         self.file = file
         self.factory = _DatasetFactory(compression)
         self.episodes: dict[str, _EpisodeFile] = {}
+        self._root: tuple[str, bytes] | None = None  # salvage.root_blob of the file
+        self._fd = -1  # the file opened again read-only, to checksum chunks
+
+    def _salvage(self, episode: _EpisodeFile, status: str, outcome: str | None) -> None:
+        if self._root is None:
+            self._root = salvage.root_blob(dict(self.file.attrs))
+            self._fd = os.open(self.file.filename, os.O_RDONLY)
+        episode.add_salvage(self._root, self._fd, status, outcome)
 
     def apply(self, name: str, op: str, args: tuple[Any, ...]) -> None:
         """Do ``op`` on episode ``name``: create (attrs), write (block, events, final,
@@ -382,6 +478,7 @@ class _FileSide:
             episode.create(self.file.id, *args)
         elif op == "mark":
             episode = self.episodes.pop(name)
+            self._salvage(episode, *args)
             episode.mark(*args)
             episode.close()
         elif op in ("write", "events", "stream", "add_metrics"):
@@ -397,6 +494,9 @@ class _FileSide:
                     self.file.attrs[key] = value
         finally:
             self.episodes.clear()
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
             self.file.close()
 
 

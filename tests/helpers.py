@@ -23,3 +23,50 @@ def run_scene(name: str, n_copies: int = 1, **kwargs) -> Session:
     session = Session(Scene.load(name), n_copies=n_copies, **kwargs)
     session.run()
     return session
+
+
+# Two lanes (random with slip noise, heuristic chasing red), a scheduled noise setting for
+# every lane and a wall drawn in lane 1 only: small, quick, and every event kind of source
+# "scene" the recorder must log.
+REC_TEST_SCENE = '''
+name = "rec_test"
+world = "maze"
+horizon = 24
+seed = 7
+ensemble = 8
+base_objective = "reach:goal"
+
+[[lanes]]
+agent = "random"
+
+[[lanes]]
+agent = "heuristic"
+objective = "reach:red"
+label = "red chaser"
+
+[[perturbations]]
+step = 2
+kind = "set_noise"
+params = { p = 0.3 }
+
+[[perturbations]]
+step = 4
+kind = "draw_wall"
+params = { row = 2, col = 5 }
+lanes = [1]
+
+[distributions.default]
+agent = "random"
+map = """
+#########
+#.......#
+#..G....#
+#.......#
+#....K..#
+#########
+"""
+
+[distributions.default.legend]
+G = { kind = "goal", color = "green" }
+K = { kind = "key", color = "red", reward = 0.0 }
+'''
