@@ -91,7 +91,8 @@ def write_agents_file(path: str | Path, trained: list[Trained], *, scene_name: s
     path = Path(path)
     tmp = path.with_name(path.name + ".part")
     try:
-        with h5py.File(tmp, "w") as f:
+        # track_order: groups read back in training order, which is what #k counts.
+        with h5py.File(tmp, "w", track_order=True) as f:
             f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION,
                             "steersim_version": version, "scene_name": scene_name,
                             "scene_hash": scene_hash, "scene_toml": scene_toml,

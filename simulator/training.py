@@ -66,10 +66,27 @@ def _layout(scene: Scene, name: str) -> Layout:
     return Layout(lay.template, lay.obj_spec, lay.dist_params)
 
 
+def concat(parts: list[Trained]) -> Trained:
+    """One learner's chunks joined into one :class:`Trained` (agents in seed order)."""
+    first = parts[0]
+    steps = [p.env_steps for p in parts]
+    return Trained(first.learner, np.concatenate([p.seeds for p in parts]),
+                   np.concatenate([p.params for p in parts]),
+                   np.concatenate([p.masks for p in parts]),
+                   [r for p in parts for r in p.rules],
+                   np.concatenate([p.curve for p in parts]), dict(first.hyper), first.mix,
+                   np.concatenate(steps) if all(s is not None for s in steps) else None)
+
+
 def train_scene(scene: Scene, req: TrainRequest,
-                progress: Callable[[str, int], None] | None = None) -> list[Trained]:
-    """Train ``req.n_agents`` agents per learner; ``progress(learner, n_done)`` as they
-    finish. Agent i of every learner has the same seed, derived from (req.seed, i)."""
+                progress: Callable[[str, int], None] | None = None, chunk: int = 16,
+                on_chunk: Callable[[str, Trained], None] | None = None) -> list[Trained]:
+    """Train ``req.n_agents`` agents per learner, ``chunk`` agents at a time.
+
+    ``progress(learner, n_done)`` and ``on_chunk(learner, trained_so_far)`` after every
+    chunk (``on_chunk`` may raise to stop: the GUI's cancel). Agent i of every learner has
+    the same seed, derived from (req.seed, i), so the chunking changes nothing trained.
+    """
     check_request(scene, req)
     params = get_driver(scene.world).params(scene)
     base = parse_objective(scene.model.base_objective, scene.world).as_array()
@@ -80,9 +97,18 @@ def train_scene(scene: Scene, req: TrainRequest,
     for name in req.learners:
         hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
                  else dict(learners.DEFAULT_HYPER[name]))
-        report = (lambda n, name=name: progress(name, n)) if progress else None
-        out.append(learners.train(name, seeds, train_layout, mix_layout, req.mix, base,
-                                  params, scene.n_object_slots, hyper, progress=report))
+        parts: list[Trained] = []
+        for start in range(0, req.n_agents, chunk):
+            part = learners.train(name, np.ascontiguousarray(seeds[start:start + chunk]),
+                                  train_layout, mix_layout, req.mix, base, params,
+                                  scene.n_object_slots, hyper, chunk=chunk)
+            parts.append(part)
+            done = start + len(part.seeds)
+            if progress is not None:
+                progress(name, done)
+            if on_chunk is not None:
+                on_chunk(name, concat(parts))
+        out.append(concat(parts))
     return out
 
 

@@ -60,9 +60,7 @@ class GoalsPanel(QtWidgets.QWidget):
         self.mix_edit.setToolTip("Diversification fractions: one pair of curves per p")
         row.addWidget(self.mix_edit)
         self.run_button = QtWidgets.QPushButton("Count goal sets")
-        self.run_button.setShortcut("Ctrl+G")
-        self.run_button.setToolTip("Count the candidate goals compatible with training"
-                                   " (Ctrl+G)")
+        self.run_button.setToolTip("Count the candidate goals compatible with training")
         self.run_button.clicked.connect(self.start)
         row.addWidget(self.run_button)
         self.progress = QtWidgets.QProgressBar()

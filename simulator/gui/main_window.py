@@ -25,10 +25,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from simulator.errors import UserError
 from simulator.gui.dock import SceneDock
+from simulator.gui.goals_panel import GoalsPanel
 from simulator.gui.lanes import LanePanel
+from simulator.gui.outcomes import OutcomePanel
 from simulator.gui.plots import LaneSeries, MetricsPlots
 from simulator.gui.qt_compat import guard_none_refcount
-from simulator.gui.race import LaneChoice, LaneView, Race, RaceView
+from simulator.gui.race import LaneChoice, LaneView, Race, RaceView, scene_dir
 from simulator.gui.stepper import StepWorker
 from simulator.gui.tools import NOISE, Tool, tools_for
 from simulator.render import Flash, Overlays
@@ -185,6 +187,19 @@ class MainWindow(QtWidgets.QMainWindow):
         self.present_action.setEnabled(False)
         self.export_action.setEnabled(False)
         self._processes: list[QtCore.QProcess] = []
+        self.train_action = self._action("Train agents…", self.open_train_dialog, "Ctrl+T",
+                                         "Train agents on this scene's training"
+                                         " distribution, with live learning curves")
+        self.agents_file_action = self._action("Open agents file…", self.open_agents_file,
+                                               "Ctrl+Shift+O", "List a trained-agents"
+                                               " file's agents in the lanes' agent lists")
+        self.study_action = self._action("Outcome study", self.show_outcomes, "Ctrl+M",
+                                         "What the trained agents pursue after deployment:"
+                                         " the preference/capability scatter")
+        self.goals_action = self._action("Goal sets", self.show_goals, "Ctrl+G",
+                                         "Dense vs sparse constraints: how many candidate"
+                                         " goals stay compatible with training")
+        self.train_dialog: Any = None  # simulator.gui.learning.TrainDialog, made on demand
         self.all_lanes_action = self._action("All lanes", lambda _c: None, "A",
                                              "A gesture hits every lane (a fair race)",
                                              checkable=True)
@@ -339,6 +354,21 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dock.lanes_applied.connect(self.apply_lanes)
         self.dock.error_raised.connect(self.show_error)
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.dock.agents_file_opened.connect(self._agents_file_listed)
+        self.outcomes = OutcomePanel(self, kernel_threads=self._gui_kernel_threads())
+        self.outcomes.agent_chosen.connect(self.put_agent)
+        self.outcomes.error_raised.connect(self.show_error)
+        self.outcomes.file_opened.connect(self.dock.add_agents_file)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.outcomes)
+        self.tabifyDockWidget(self.dock, self.outcomes)
+        self.goals = GoalsPanel()
+        self.goals.error.connect(self.show_error)
+        self.goals_dock = QtWidgets.QDockWidget("Goal sets", self)
+        self.goals_dock.setObjectName("goal_sets")
+        self.goals_dock.setWidget(self.goals)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, self.goals_dock)
+        self.tabifyDockWidget(self.outcomes, self.goals_dock)
+        self.dock.raise_()
         from simulator.scene import shipped_scenes
 
         self.dock.set_scene_names(shipped_scenes(), None)
@@ -381,6 +411,12 @@ class MainWindow(QtWidgets.QMainWindow):
         for action in (self.ghosts_action, self.internals_action):
             view_menu.addAction(action)
         view_menu.addAction(self.dock.toggleViewAction())
+        view_menu.addAction(self.outcomes.toggleViewAction())
+        view_menu.addAction(self.goals_dock.toggleViewAction())
+        agents_menu = self.menuBar().addMenu("&Agents")
+        for action in (self.train_action, self.agents_file_action, self.study_action,
+                       self.goals_action):
+            agents_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Keys and gestures", self._show_help)
 
@@ -426,7 +462,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._stop_replay()
         self._set_race(race)
         self.dock.set_scene(scene.name, scene.model.title, scene.model.description,
-                            scene.model.base_objective, race.choices)
+                            scene.model.base_objective, race.choices, world=scene.world,
+                            scene_hash=scene.content_hash, scene_dir=scene_dir(scene))
+        self.outcomes.set_scene(scene)
+        self.goals.set_scene(scene)
+        if self.train_dialog is not None and not self.train_dialog.running:
+            self.train_dialog.close()  # it trains on the scene it was opened for
+            self.train_dialog = None
         self.statusBar().showMessage(f"Opened {scene.name}. Space: play · Right: step ·"
                                      " drag on a world to perturb it", 8000)
 
@@ -443,6 +485,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._rebuild_tools(race.world, race.lanes[0].session.driver.event_kinds)
         self._build_panels(len(race.lanes))
         self.plots.set_lanes([run.title for run in race.lanes])
+        self.outcomes.set_lanes(len(race.lanes))
         self._refresh_all()
         self.setWindowTitle(f"steersim — {race.scene.name}")
 
@@ -1152,6 +1195,77 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timeline.setValue(min(self.replay.t + n_steps, self.replay.n_steps))
         self._step_times.append((time.perf_counter(), n_steps))
 
+    # --- trained agents: train, list, study ------------------------------------------------
+    def _gui_kernel_threads(self) -> int:
+        """Kernel threads for a background job: the window's own (a core left for drawing)."""
+        import numba
+
+        return numba.get_num_threads()
+
+    def open_train_dialog(self) -> None:
+        """The Train dialog for the open scene (the same one while it trains)."""
+        if self.race is None:
+            self.show_error("train: open a scene first (a recording replays; it does not"
+                            " train)")
+            return
+        from simulator.gui.learning import TrainDialog
+        from simulator.training import TrainRequest, check_request
+
+        scene = self.race.scene
+        if self.train_dialog is None or self.train_dialog.scene is not scene:
+            try:
+                check_request(scene, TrainRequest(("reinforce",), 1))
+            except UserError as exc:
+                self.show_error(str(exc))
+                return
+            self.train_dialog = TrainDialog(scene, self._recording_dir(),
+                                            kernel_threads=self._gui_kernel_threads(),
+                                            parent=self)
+            self.train_dialog.trained.connect(self._agents_trained)
+            self.train_dialog.error_raised.connect(self.show_error)
+        self.train_dialog.show()
+        self.train_dialog.raise_()
+        self.train_dialog.activateWindow()
+
+    def _agents_trained(self, path: str) -> None:
+        if self.dock.add_agents_file(path):
+            self.statusBar().showMessage(f"Trained agents written to {path}: pick them in a"
+                                         " lane, or run the outcome study (Ctrl+M)", 10000)
+
+    def open_agents_file(self) -> None:
+        if self.race is None:
+            self.show_error("open a scene first: trained agents drive a scene's lanes")
+            return
+        self.dock.show()
+        self.dock.raise_()
+        self.dock.open_agents_dialog()
+
+    def _agents_file_listed(self, path: str) -> None:
+        """An agents file joined the dock's lists: the outcome panel studies it next."""
+        self.outcomes.set_file(path)
+
+    def show_goals(self) -> None:
+        """Show the goal-set panel and count, the first time, on the current scene."""
+        self.goals_dock.show()
+        self.goals_dock.raise_()
+        if not self.goals.reports and self.goals.run_button.isEnabled():
+            self.goals.start()
+
+    def show_outcomes(self) -> None:
+        self.outcomes.show()
+        self.outcomes.raise_()
+        if self.outcomes.path is not None and not self.outcomes.results:
+            self.outcomes.run_study()
+
+    def put_agent(self, name: str, lane: int) -> None:
+        """Put agent ``name`` in lane ``lane`` (-1: a new lane) and rebuild the race."""
+        if self.race is None or not self.dock.editors:
+            self.show_error("open a scene first: trained agents drive a scene's lanes")
+            return
+        index = self.dock.put_agent(name, lane if lane >= 0 else None)
+        self.dock.apply()
+        self.statusBar().showMessage(f"Lane {index + 1}: {name}", 8000)
+
     # --- errors, theme, persistence --------------------------------------------------------
     def show_error(self, message: str, details: str | None = None) -> None:
         """Tell the user what went wrong, without blocking the event loop or quitting."""
@@ -1199,6 +1313,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt override)
         self.timer.stop()
+        for job in (getattr(self.train_dialog, "job", None), self.outcomes.job):
+            if job is not None:
+                job.cancel()  # stops after the agents in flight; nothing half-written
+                job.join(timeout=10.0)
+        self.goals.wait(30_000)  # a count in flight finishes (it writes nothing)
         self.worker.stop()
         self._stop_recording()
         self.worker.close()
@@ -1305,6 +1424,9 @@ Space   play / pause          Right  one step
 Backspace  reset              + / -  faster / slower
 R  record                     L  loop at the end
 A  gestures hit all lanes     G  ghosts   I  internals
+Ctrl+T  train agents           Ctrl+M  outcome study (click a dot: that agent in a lane)
+Ctrl+Shift+O  open an agents file (its agents join the lanes' agent lists)
+Ctrl+G  goal sets: candidate goals compatible with training, sparse vs dense
 
 Maze tools (drag on a world view):
 T teleport the agent · W draw walls (right button erases) · E erase walls

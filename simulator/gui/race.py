@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agents.registry import AgentSpec, make_agent
+from agents.registry import AgentSpec
+from agents.store import build_agent
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
 from simulator.metrics import MetricsTracker
@@ -64,9 +65,19 @@ class LaneChoice:
     label: str = ""
     n_copies: int | None = None
 
-    def build(self, world: str) -> list[AgentSpec]:
-        """The lane's agents (UserError naming the agent on a bad name or parameter)."""
-        return [make_agent(m.agent, m.objective, world, **m.params) for m in self.members]
+    def build(self, world: str, scene_hash: str | None = None,
+              base_dir: str | None = None) -> list[AgentSpec]:
+        """The lane's agents (UserError naming the agent on a bad name or parameter). A
+        ``trained:FILE#...`` agent is read from its file; ``scene_hash``, when given, must
+        be the hash it was trained on, and a relative FILE is also looked for in
+        ``base_dir`` (the scene's folder)."""
+        return [build_agent(m.agent, m.objective, world, scene_hash=scene_hash,
+                            base_dir=base_dir, **m.params) for m in self.members]
+
+
+def scene_dir(scene: Scene) -> str | None:
+    """The folder of the scene's file (where its lanes' relative agents files live)."""
+    return str(scene.path.parent) if scene.path else None
 
 
 def scene_lanes(scene: Scene) -> list[LaneChoice]:
@@ -277,7 +288,8 @@ class Race:
         runs = []
         for i, choice in enumerate(self.choices):
             try:
-                agents = choice.build(self.scene.world)
+                agents = choice.build(self.scene.world, self.scene.content_hash,
+                                      scene_dir(self.scene))
             except (ValueError, TypeError) as exc:  # UserError, or a parameter of a bad type
                 raise UserError(f"lane {i + 1}: {exc}") from None
             lane_scene = _lane_scene(self.scene, i)

@@ -39,3 +39,4 @@ def test_non_maze_scene_disables_the_count(qtbot):
     qtbot.addWidget(panel)
     panel.set_scene(Scene.load("thermostat"))
     assert not panel.run_button.isEnabled()
+

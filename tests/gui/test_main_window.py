@@ -427,3 +427,12 @@ def test_internals_show_the_cells_the_search_expands(open_window, qtbot):
     assert not window.internals_action.isChecked()
     qtbot.waitUntil(lambda: (view.repaint(), view.last_overlays.expanded is None)[1],
                     timeout=2000)
+
+
+def test_the_window_has_the_goal_set_panel(open_window, qtbot):
+    window = open_window("red_door")
+    assert window.goals.scene is not None and window.goals.scene.name == "red_door"
+    window.show_goals()
+    assert window.goals.wait()
+    qtbot.waitUntil(lambda: bool(window.goals.reports), timeout=120_000)
+    assert window.goals_dock.isVisible()
