@@ -68,7 +68,7 @@ class GoalsPanel(QtWidgets.QWidget):
         self.progress.setMaximumWidth(120)
         row.addWidget(self.progress)
         layout.addLayout(row)
-        self.plot_widget = pg.PlotWidget()
+        self.plot_widget = pg.PlotWidget(background="w")
         self.plot_widget.setMinimumHeight(220)
         layout.addWidget(self.plot_widget, 2)
         self.table = QtWidgets.QTableWidget(0, 2 + len(REGIMES) + len(OUTCOMES))
