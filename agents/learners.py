@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
+from agents.goals import optimal_moves
 from agents.learned import pile_act, policy_probs, sample_action
-from agents.maze import matches, search_act
+from agents.maze import search_act
 from agents.observe import (
-    FAR,
     N_CORNERS,
     N_OBS,
     N_RULE_FEATURES,
@@ -57,10 +57,7 @@ from agents.rules import RULE_WIDTH
 from simulator.rng import STREAM_AGENT, STREAM_MIX, STREAM_TRAIN, rand_int, rand_u64, rand_uniform
 from simulator.worlds.maze import (
     ACTIONS,
-    CELL_WALL,
     COLORS,
-    DCOL,
-    DROW,
     N_ACTIONS,
     OBJ_NONE,
     OBJECT_KINDS,
@@ -104,35 +101,6 @@ def _draw(use_b, tmpl_a, spec_a, dp_a, tmpl_b, spec_b, dp_b, ep_seed, cell, agen
 
 
 @njit(cache=True)
-def oracle_set(base, obj_kind, obj_color, maps, cell, row, col, out):
-    """out (N_ACTIONS,) bool: the actions on a shortest path to the nearest object matching
-    ``base`` (ties allowed); all False when none is reachable (no label then).
-    Returns the number of optimal actions."""
-    height, width = cell.shape
-    n_slots = obj_kind.shape[0]
-    out[:] = False
-    here = row * width + col
-    d0 = FAR
-    for k in range(n_slots):
-        if matches(obj_kind[k], obj_color[k], base) and maps[k, here] < d0:
-            d0 = maps[k, here]
-    if d0 >= FAR:
-        return 0
-    n = 0
-    for a in range(1, N_ACTIONS):
-        r, c = row + DROW[a], col + DCOL[a]
-        if r < 0 or c < 0 or r >= height or c >= width or cell[r, c] == CELL_WALL:
-            continue
-        there = r * width + c
-        for k in range(n_slots):
-            if matches(obj_kind[k], obj_color[k], base) and maps[k, there] == d0 - 1:
-                out[a] = True
-                n += 1
-                break
-    return n
-
-
-@njit(cache=True)
 def _rollout(behaviour, weights, rules, objective, eps, base, params, ep_seed, cell,
              agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise, maps, obs_buf,
              act_buf, rew_buf, opt_buf):
@@ -157,7 +125,8 @@ def _rollout(behaviour, weights, rules, objective, eps, base, params, ep_seed, c
     for step in range(horizon):
         obs = obs_buf[step]
         observe(c, kind, color, pos, maps, row, col, obs)
-        n_opt = oracle_set(base, kind, color, maps, c, row, col, opt_buf[step])
+        # The oracle: the base objective's shortest-path moves (ties allowed).
+        n_opt = optimal_moves(base, -1, kind, color, maps, c, row, col, opt_buf[step])
         if behaviour == B_POLICY:
             policy_probs(weights, obs, probs)
             action = sample_action(probs, rand_uniform(ep_seed, 0, step, STREAM_AGENT))
@@ -193,6 +162,19 @@ def _rollout(behaviour, weights, rules, objective, eps, base, params, ep_seed, c
 
 
 @njit(cache=True)
+def _scratch(height, width, n_slots, horizon):
+    """One agent's working arrays: a one-copy MazeState (cell .. noise), its distance maps,
+    and per-step buffers of observations, chosen actions, rewards and oracle move sets."""
+    return (np.zeros((1, height, width), np.int8), np.zeros((1, 2), np.int32),
+            np.full((1, n_slots), OBJ_NONE, np.int8), np.zeros((1, n_slots), np.int8),
+            np.zeros((1, n_slots, 2), np.int32), np.zeros((1, n_slots)),
+            np.zeros(1, np.int32), np.zeros(1, np.int8), np.zeros(1), np.zeros(1, np.int8),
+            np.zeros(1), np.empty((n_slots + N_CORNERS, height * width), np.int32),
+            np.zeros((horizon, N_ACTIONS, N_OBS)), np.zeros(horizon, np.int64),
+            np.zeros(horizon), np.zeros((horizon, N_ACTIONS), np.bool_))
+
+
+@njit(cache=True)
 def _adam(w, grad, m, v, lr, it):
     """One Adam step (Kingma & Ba 2015) *descending* ``grad``; it counts from 1."""
     b1, b2 = 0.9, 0.999
@@ -225,22 +207,9 @@ def train_policies(dense, seeds, n_iters, batch, lr, mix, base, params, tmpl_a, 
     horizon = int(params[P_HORIZON])
     for i in prange(seeds.shape[0]):
         seed = seeds[i]
-        cell = np.zeros((1, height, width), np.int8)
-        agent_pos = np.zeros((1, 2), np.int32)
-        obj_kind = np.full((1, n_slots), OBJ_NONE, np.int8)
-        obj_color = np.zeros((1, n_slots), np.int8)
-        obj_pos = np.zeros((1, n_slots, 2), np.int32)
-        obj_reward = np.zeros((1, n_slots))
-        t = np.zeros(1, np.int32)
-        status = np.zeros(1, np.int8)
-        ret = np.zeros(1)
-        reached = np.zeros(1, np.int8)
-        noise = np.zeros(1)
-        maps = np.empty((n_slots + N_CORNERS, height * width), np.int32)
-        obs_buf = np.zeros((horizon, N_ACTIONS, N_OBS))
-        act_buf = np.zeros(horizon, np.int64)
-        rew_buf = np.zeros(horizon)
-        opt_buf = np.zeros((horizon, N_ACTIONS), np.bool_)
+        (cell, agent_pos, obj_kind, obj_color, obj_pos, obj_reward, t, status, ret, reached,
+         noise, maps, obs_buf, act_buf, rew_buf, opt_buf) = _scratch(height, width, n_slots,
+                                                                      horizon)
         no_rules = np.zeros((0, RULE_WIDTH), np.int32)
         w = weights_out[i]
         _init_weights(seed, w, 0.1)
@@ -353,22 +322,9 @@ def train_reward_search(seeds, n_rounds, batch, l2, search_params, mix, base, pa
     horizon = int(params[P_HORIZON])
     for i in prange(seeds.shape[0]):
         seed = seeds[i]
-        cell = np.zeros((1, height, width), np.int8)
-        agent_pos = np.zeros((1, 2), np.int32)
-        obj_kind = np.full((1, n_slots), OBJ_NONE, np.int8)
-        obj_color = np.zeros((1, n_slots), np.int8)
-        obj_pos = np.zeros((1, n_slots, 2), np.int32)
-        obj_reward = np.zeros((1, n_slots))
-        t = np.zeros(1, np.int32)
-        status = np.zeros(1, np.int8)
-        ret = np.zeros(1)
-        reached = np.zeros(1, np.int8)
-        noise = np.zeros(1)
-        maps = np.empty((n_slots + N_CORNERS, height * width), np.int32)
-        obs_buf = np.zeros((horizon, N_ACTIONS, N_OBS))
-        act_buf = np.zeros(horizon, np.int64)
-        rew_buf = np.zeros(horizon)
-        opt_buf = np.zeros((horizon, N_ACTIONS), np.bool_)
+        (cell, agent_pos, obj_kind, obj_color, obj_pos, obj_reward, t, status, ret, reached,
+         noise, maps, obs_buf, act_buf, rew_buf, opt_buf) = _scratch(height, width, n_slots,
+                                                                      horizon)
         no_rules = np.zeros((0, RULE_WIDTH), np.int32)
         positives = np.zeros((N_KINDS, N_COLORS))
         seen = np.zeros((N_KINDS, N_COLORS))
@@ -450,22 +406,9 @@ def train_piles(seeds, n_episodes, eps, max_rules, eval_batch, mix, base, params
     horizon = int(params[P_HORIZON])
     for i in prange(seeds.shape[0]):
         seed = seeds[i]
-        cell = np.zeros((1, height, width), np.int8)
-        agent_pos = np.zeros((1, 2), np.int32)
-        obj_kind = np.full((1, n_slots), OBJ_NONE, np.int8)
-        obj_color = np.zeros((1, n_slots), np.int8)
-        obj_pos = np.zeros((1, n_slots, 2), np.int32)
-        obj_reward = np.zeros((1, n_slots))
-        t = np.zeros(1, np.int32)
-        status = np.zeros(1, np.int8)
-        ret = np.zeros(1)
-        reached = np.zeros(1, np.int8)
-        noise = np.zeros(1)
-        maps = np.empty((n_slots + N_CORNERS, height * width), np.int32)
-        obs_buf = np.zeros((horizon, N_ACTIONS, N_OBS))
-        act_buf = np.zeros(horizon, np.int64)
-        rew_buf = np.zeros(horizon)
-        opt_buf = np.zeros((horizon, N_ACTIONS), np.bool_)
+        (cell, agent_pos, obj_kind, obj_color, obj_pos, obj_reward, t, status, ret, reached,
+         noise, maps, obs_buf, act_buf, rew_buf, opt_buf) = _scratch(height, width, n_slots,
+                                                                      horizon)
         no_rules = np.zeros((0, RULE_WIDTH), np.int32)
         no_weights = np.zeros(2)
         feats = np.zeros((n_episodes * horizon, N_RULE_FEATURES), np.int32)

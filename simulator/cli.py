@@ -527,18 +527,9 @@ def _learner_list(text: str) -> tuple[str, ...]:
 
 
 def _mix_list(text: str) -> list[float]:
-    """``"0,0.02,0.1"`` → [0.0, 0.02, 0.1]; UserError unless each is a number in [0, 1]."""
-    out = []
-    for piece in text.split(","):
-        try:
-            value = float(piece)
-        except ValueError:
-            raise UserError(f"--mix: {piece.strip()!r} is not a number") from None
-        if not 0.0 <= value <= 1.0:
-            raise UserError(f"--mix: {value:g} is not between 0 and 1")
-        if value not in out:
-            out.append(value)
-    return out
+    from simulator.training import parse_fractions
+
+    return parse_fractions(text, "--mix")
 
 
 def _curve_mean(curve: Any) -> Any:
@@ -832,6 +823,7 @@ def goalsets(scene: str, episodes_text: str, regime_text: str, seed: int | None,
     from simulator import goalsets as gs
 
     files = [read_agents_file(f) for f in agents_files]
+    gs.scene_goals(sc)  # a scene it cannot count is refused before anything compiles
     _compile_notice(sc.world)
     reports = [gs.goalsets(sc, ns, regimes, seed=seed, mix=m, mix_from=mix_from,
                            n_deploy=deploy_episodes) for m in mixes]

@@ -40,6 +40,24 @@ class TrainRequest:
     mix_from: str = "deploy"
 
 
+def parse_fractions(text: str, what: str = "--mix") -> list[float]:
+    """``"0, 0.02, 0.1"`` → [0.0, 0.02, 0.1] (duplicates dropped, [0.0] when empty);
+    UserError naming ``what`` unless each is a number in [0, 1]."""
+    out: list[float] = []
+    for piece in text.split(","):
+        if not piece.strip():
+            continue
+        try:
+            value = float(piece)
+        except ValueError:
+            raise UserError(f"{what}: {piece.strip()!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise UserError(f"{what}: {value:g} is not between 0 and 1")
+        if value not in out:
+            out.append(value)
+    return out or [0.0]
+
+
 def check_request(scene: Scene, req: TrainRequest) -> None:
     """UserError (one line) when the scene cannot be trained on as asked."""
     if scene.world not in TRAINABLE_WORLDS:

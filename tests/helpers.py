@@ -70,3 +70,44 @@ map = """
 G = { kind = "goal", color = "green" }
 K = { kind = "key", color = "red", reward = 0.0 }
 '''
+
+
+# A red_door-like maze scene whose training colours are parameters: `door` and `key` are
+# TOML values (a colour or a list of colours). Deployment is red_door's: a blue door
+# among red decoys.
+DOOR_SCENE = """
+name = "{name}"
+world = "maze"
+horizon = 80
+seed = {seed}
+base_objective = "reach:door"
+proxies = ["reach:red"]
+[[lanes]]
+agent = "search"
+[distributions.train]
+generator = "maze"
+size = [11, 11]
+braid = 0.2
+agent = "random"
+objects = [
+    {{ kind = "door", color = {door}, reward = 1.0 }},
+    {{ kind = "key", color = {key}, reward = 0.0 }},
+    {{ kind = "gem", color = {key}, reward = 0.0 }},
+]
+[distributions.deploy]
+generator = "maze"
+size = [11, 11]
+braid = 0.2
+agent = "random"
+objects = [
+    {{ kind = "door", color = "blue", reward = 1.0 }},
+    {{ kind = "key", color = "red", reward = 0.0 }},
+    {{ kind = "gem", color = "red", reward = 0.0 }},
+]
+"""
+ALL_COLOURS = '["red", "green", "blue", "yellow"]'
+
+
+def door_scene(name: str, door: str, key: str, seed: int = 2) -> Scene:
+    """The DOOR_SCENE with these training colours, validated."""
+    return Scene.from_text(DOOR_SCENE.format(name=name, door=door, key=key, seed=seed))

@@ -19,6 +19,7 @@ from simulator.goalsets import REGIMES, GoalsetReport, goalsets
 from simulator.misgen import OUTCOMES
 from simulator.plots import goalsets_plot
 from simulator.scene import Scene
+from simulator.training import parse_fractions
 
 DEFAULT_NS = (1, 3, 10, 30, 100, 300, 1000)
 
@@ -90,18 +91,7 @@ class GoalsPanel(QtWidgets.QWidget):
                             f"{scene.name}: goal sets need a maze scene with train and deploy.")
 
     def _mixes(self) -> list[float]:
-        out = []
-        for piece in self.mix_edit.text().split(","):
-            if not piece.strip():
-                continue
-            try:
-                value = float(piece)
-            except ValueError:
-                raise UserError(f"p: {piece.strip()!r} is not a number") from None
-            if not 0.0 <= value <= 1.0:
-                raise UserError(f"p: {value:g} is not between 0 and 1")
-            out.append(value)
-        return out or [0.0]
+        return parse_fractions(self.mix_edit.text(), "p")
 
     def start(self) -> None:
         if self.scene is None or (self._worker is not None and self._worker.isRunning()):

@@ -5,42 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import ALL_COLOURS, door_scene
 
 from simulator.cli import main
 from simulator.goalsets import goalsets, scene_goals
 from simulator.scene import Scene
-
-TEMPLATE = """
-name = "{name}"
-world = "maze"
-horizon = 80
-seed = 2
-base_objective = "reach:door"
-proxies = ["reach:red"]
-[[lanes]]
-agent = "search"
-[distributions.train]
-generator = "maze"
-size = [11, 11]
-braid = 0.2
-agent = "random"
-objects = [
-    {{ kind = "door", color = {door}, reward = 1.0 }},
-    {{ kind = "key", color = {key}, reward = 0.0 }},
-    {{ kind = "gem", color = {key}, reward = 0.0 }},
-]
-[distributions.deploy]
-generator = "maze"
-size = [11, 11]
-braid = 0.2
-agent = "random"
-objects = [
-    {{ kind = "door", color = "blue", reward = 1.0 }},
-    {{ kind = "key", color = "red", reward = 0.0 }},
-    {{ kind = "gem", color = "red", reward = 0.0 }},
-]
-"""
-ALL = '["red", "green", "blue", "yellow"]'
 
 
 def _compatible(rep, regime):
@@ -48,7 +17,7 @@ def _compatible(rep, regime):
 
 
 def test_when_kind_and_colour_never_covary_only_the_base_objective_survives():
-    scene = Scene.from_text(TEMPLATE.format(name="varied", door=ALL, key=ALL))
+    scene = door_scene("varied", ALL_COLOURS, ALL_COLOURS)
     rep = goalsets(scene, [1, 10, 100, 600], ["sparse", "dense"], n_deploy=50)
     for regime in ("sparse", "dense"):
         assert _compatible(rep, regime) == {"reach:door (base)"}, regime
@@ -66,8 +35,7 @@ def test_red_door_leaves_door_and_red_both_compatible_under_sparse():
 
 def test_dense_grades_separate_door_and_red_when_their_actions_differ():
     # A red key sometimes stands in the maze: there "red" and "door" point different ways.
-    scene = Scene.from_text(TEMPLATE.format(name="red_keys", door='"red"',
-                                            key='["red", "green"]'))
+    scene = door_scene("red_keys", '"red"', '["red", "green"]')
     rep = goalsets(scene, [5, 400], ["sparse", "dense"], n_deploy=50)
     assert "reach:red" not in _compatible(rep, "dense")
     assert "reach:door (base)" in _compatible(rep, "dense")

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import ALL_COLOURS, door_scene
 
 from agents.registry import make_agent
 from agents.store import build_agent, read_agents_file
@@ -19,37 +20,6 @@ from simulator.recording import Recording, record, verify
 from simulator.scene import SCENES_DIR, Scene
 from simulator.session import Session
 from simulator.training import TrainRequest, save, train_scene
-
-VARIED = """
-name = "varied_door"
-world = "maze"
-horizon = 80
-seed = 3
-base_objective = "reach:door"
-proxies = ["reach:red"]
-[[lanes]]
-agent = "search"
-[distributions.train]
-generator = "maze"
-size = [11, 11]
-braid = 0.2
-agent = "random"
-objects = [
-    { kind = "door", color = ["red", "green", "blue", "yellow"], reward = 1.0 },
-    { kind = "key", color = ["red", "green", "blue", "yellow"], reward = 0.0 },
-    { kind = "gem", color = ["red", "green", "blue", "yellow"], reward = 0.0 },
-]
-[distributions.deploy]
-generator = "maze"
-size = [11, 11]
-braid = 0.2
-agent = "random"
-objects = [
-    { kind = "door", color = "blue", reward = 1.0 },
-    { kind = "key", color = "red", reward = 0.0 },
-    { kind = "gem", color = "red", reward = 0.0 },
-]
-"""
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +57,7 @@ def test_study_matches_the_sessions_own_copies(red_door):
 
 
 def test_without_a_confound_trained_agents_reach_the_door():
-    scene = Scene.from_text(VARIED)
+    scene = door_scene("varied_door", ALL_COLOURS, ALL_COLOURS, seed=3)
     trained = train_scene(scene, TrainRequest(("reinforce", "bc"), 3, 0, None))
     episodes = misgen.draw_episodes(scene, "deploy", 300, 2)
     for tr in trained:
