@@ -657,7 +657,13 @@ def _misgen_inputs(args: tuple[str, ...]) -> tuple[Any, list[Any]]:
         raise UserError(f"misgen: one scene at most (got {', '.join(scenes)})")
     agents = [read_agents_file(f) for f in files]
     if scenes:
-        return Scene.load(scenes[0], build_lanes=False), agents
+        scene = Scene.load(scenes[0], build_lanes=False)
+        for f in agents:  # refused here, before anything compiles
+            if f.scene_hash != scene.content_hash:
+                raise UserError(
+                    f"{f.path}: trained on scene {f.attrs.get('scene_name')!r} (content hash"
+                    f" {f.scene_hash[:12]}), not {scene.name!r} ({scene.content_hash[:12]})")
+        return scene, agents
     if not agents:
         raise UserError("misgen: give an agents file (from 'steersim train') or a scene with"
                         " --lanes")
