@@ -14,7 +14,6 @@ after the chunk in flight; nothing is written then. The finished agents are writ
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from PySide6 import QtCore, QtWidgets
 
 from agents.learners import LEARNER_KIND, LEARNERS, Trained
 from simulator.errors import UserError
+from simulator.gui.jobs import BackgroundJob
 from simulator.gui.plots import lane_color
 from simulator.scene import Scene
 from simulator.training import TrainRequest, check_request
@@ -71,7 +71,7 @@ class TrainProgress:
         return sum(self.done.values())
 
 
-class TrainJob:
+class TrainJob(BackgroundJob):
     """Train ``req`` on ``scene`` on a daemon thread and write ``output``.
 
     ``on_progress(TrainProgress)`` after each chunk and ``on_done(path or None, error or
@@ -91,26 +91,10 @@ class TrainJob:
         self.on_progress, self.on_done = on_progress, on_done
         self.kernel_threads = kernel_threads or numba.get_num_threads()
         self.chunk = max(1, int(chunk))
-        self.cancelled = threading.Event()
         self.trained: list[Trained] = []
         self.result: Path | None = None
         self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="steersim-train", daemon=True)
-
-    def start(self) -> TrainJob:
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__("steersim-train")
 
     def _run(self) -> None:
         import numba

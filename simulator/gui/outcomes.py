@@ -11,7 +11,6 @@ in a lane (``agent_chosen(name, lane)``; lane None: a new lane).
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from PySide6 import QtCore, QtWidgets
 
 from simulator.errors import UserError
 from simulator.gui.dock import AGENTS_FILTER, trained_agent_name, trained_file_name
+from simulator.gui.jobs import BackgroundJob
 from simulator.scene import Scene
 
 DEFAULT_EPISODES = 200
@@ -30,7 +30,7 @@ TABLE_COLUMNS = ("group", "on", "agents", "base", "proxy", "other", "nothing",
                  "proxy-majority agents", "capability")
 
 
-class StudyJob:
+class StudyJob(BackgroundJob):
     """``misgen.study`` of ``files`` on ``scene`` on a daemon thread; ``on_progress(done,
     total)`` and ``on_done(results or None, error or None, traceback or None)`` are called
     on the worker thread. Cancelling stops after the agent in flight."""
@@ -45,25 +45,9 @@ class StudyJob:
         self.distribution, self.n_episodes = distribution, n_episodes
         self.on_progress, self.on_done = on_progress, on_done
         self.kernel_threads = kernel_threads or numba.get_num_threads()
-        self.cancelled = threading.Event()
         self.results: list[Any] | None = None
         self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="steersim-study", daemon=True)
-
-    def start(self) -> StudyJob:
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
+        super().__init__("steersim-study")
 
     def _progress(self, done: int, total: int) -> None:
         if self.cancelled.is_set():
