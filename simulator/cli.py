@@ -256,6 +256,7 @@ def inspect(file: str, as_json: bool) -> None:
     from simulator.recording import Recording, reading
 
     with Recording.open(file) as rec, reading(file):
+        rec.check()
         summary = _recording_summary(rec)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -305,6 +306,7 @@ def verify(file: str) -> None:
             click.echo(check.divergence)
 
     with recording.Recording.open(file) as rec, recording.reading(file):
+        rec.check()
         _compile_notice(rec.world)
         checks = recording.verify(rec, progress=report)
     if failed:
