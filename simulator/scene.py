@@ -58,9 +58,9 @@ class LaneModel(AgentModel):
 
 
 class PerturbationModel(_Strict):
-    step: int = Field(ge=0)
+    step: int = Field(ge=0, le=2**31 - 1)  # packed as int32, as are targets
     kind: str
-    target: int = -1
+    target: int = Field(-1, ge=-1, le=2**31 - 1)
     params: dict[str, float | str] = Field(default_factory=dict)
     lanes: Literal["all"] | list[int] = "all"
 
