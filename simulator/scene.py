@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agents.registry import AGENT_NAMES, AgentSpec, make_agent, parse_objective
 from simulator.arena_scene import ArenaDistributionModel, ArenaModel, pack_arena
+from simulator.arena_scene import physics_params as arena_physics
 from simulator.drivers import get_driver
 from simulator.errors import UserError
 from simulator.thermal_scene import ThermalDistributionModel, ThermalModel, pack_thermal
@@ -31,7 +32,8 @@ class SceneError(UserError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere in a scene: every float is finite and inside its range.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AgentModel(_Strict):
@@ -68,7 +70,7 @@ class PerturbationModel(_Strict):
 class MazeObjectModel(_Strict):
     kind: str
     color: str | list[str] = "red"
-    reward: float = 1.0
+    reward: float = Field(1.0, ge=-1000.0, le=1000.0)
     row: int | None = None
     col: int | None = None
 
@@ -112,8 +114,8 @@ class MazeDistributionModel(_Strict):
 
 
 class RewardsModel(_Strict):
-    step: float = -0.01
-    hazard: float = -1.0
+    step: float = Field(-0.01, ge=-1000.0, le=1000.0)
+    hazard: float = Field(-1.0, ge=-1000.0, le=1000.0)
 
 
 class SceneModel(_Strict):
@@ -309,6 +311,8 @@ class Scene:
                 f"{where}: default_distribution: {model.default_distribution!r} is not one of"
                 f" {', '.join(layouts)}"
             )
+        if model.world == "arena":  # substeps follow from the rules and every body at once
+            arena_physics(model.arena, layouts, model.horizon, where)
         scene = cls(model, text, path, layouts)
         try:
             parse_objective(model.base_objective, model.world)
