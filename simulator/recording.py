@@ -854,6 +854,17 @@ class EpisodeWriter:
         self.writer._finished(self)
 
 
+def check_target(path: Path, force: bool) -> None:
+    """UserError if ``path`` cannot be recorded to: a directory, an existing file without
+    ``force``, or in a missing directory."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file name")
+    if path.exists() and not force:
+        raise UserError(f"{path}: already exists (use --force to overwrite)")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: no such directory")
+
+
 class RecordingWriter:
     """An HDF5 recording being written: root attributes, then episodes.
 
@@ -932,12 +943,7 @@ class RecordingWriter:
         self._worker = _FileWorker(self.file, self.path, background, compression)
 
     def _check_target(self, force: bool) -> None:
-        if self.path.is_dir():
-            raise UserError(f"{self.path}: is a directory; give a file name")
-        if self.path.exists() and not force:
-            raise UserError(f"{self.path}: already exists (use --force to overwrite)")
-        if not self.path.parent.is_dir():
-            raise UserError(f"{self.path.parent}: no such directory")
+        check_target(self.path, force)
 
     @property
     def background_seconds(self) -> float:

@@ -254,6 +254,14 @@ class Scene:
     def default_distribution(self) -> str:
         return self.model.default_distribution or next(iter(self.layouts))
 
+    def pick_distribution(self, name: str | None) -> str:
+        """``name``, or the default distribution if None; UserError if there is none such."""
+        chosen = name or self.default_distribution
+        if chosen not in self.layouts:
+            raise UserError(f"{self.name}: no distribution {chosen!r}"
+                            f" (choose from {', '.join(self.distributions)})")
+        return chosen
+
     @property
     def n_object_slots(self) -> int:
         return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS

@@ -118,10 +118,7 @@ class Session:
         self.seed = scene.model.seed if seed is None else int(seed)
         if not 0 <= self.seed < 2**63:
             raise UserError(f"seed {self.seed} must be between 0 and 2**63 - 1")
-        self.distribution = distribution or scene.default_distribution
-        if self.distribution not in scene.layouts:
-            raise UserError(f"{scene.name}: no distribution {self.distribution!r}"
-                            f" (choose from {', '.join(scene.distributions)})")
+        self.distribution = scene.pick_distribution(distribution)
         if n_copies < 1:
             raise UserError("ensemble size must be at least 1")
         self.n_copies = int(n_copies)
