@@ -44,6 +44,10 @@ CASES = [
      "arena.max_speed: 1000 m/s over dt 1 s needs 200,000 substeps"),
     (_sub(BALL_PUSH, r"mass = 0\.5", "mass = nan"),
      "bodies[1].mass: Input should be a finite number"),
+    (_sub(THERMOSTAT, r"^params = \{ delta = -3\.0 \}", "params = { delta = nan }"),
+     "perturbations[2]"),
+    (_sub(WALLED_MAZE, r"budget = 2000", "budget = nan"),
+     "search agent: budget = nan must be a finite number"),
     (_sub(WALLED_MAZE, r"^step = -0\.01", "step = -inf"),
      "rewards.step: Input should be a finite number"),
 ]
