@@ -217,5 +217,8 @@ def make_agent(name: str, objective: str | ObjectiveLike, world: str = "maze",
     if name not in AGENT_NAMES:
         raise UserError(f"unknown agent {name!r} (choose from {', '.join(AGENT_NAMES)},"
                         f" or {TRAINED_PREFIX}FILE#k)")
+    for key, value in params.items():  # a NaN gain or budget would reach the kernels as is
+        if isinstance(value, float) and not np.isfinite(value):
+            raise UserError(f"{name} agent: {key} = {value!r} must be a finite number")
     vec, rules, rule_text = PARAM_BUILDERS[world](name, params)
     return AgentSpec(name, obj, vec, rules, rule_text, world)

@@ -13,18 +13,26 @@ names across distributions.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simulator.worlds import arena
 
-Range = float | tuple[float, float]
+# Stated ranges: an arena at most MAX_SIZE metres across, bodies from 1 cm to 100 m, speeds,
+# forces and impulses far beyond what a tabletop scene needs. Every float must be finite.
+MAX_SIZE = 1000.0  # m
+MAX_SUBSTEPS = 10_000  # per step, from the anti-tunnelling rule
+MAX_GRID_CELLS = 4_000_000  # broadphase cells of one arena
+Coordinate = Annotated[float, Field(ge=-MAX_SIZE, le=MAX_SIZE)]
+Velocity = Annotated[float, Field(ge=-1000.0, le=1000.0)]
+Range = Coordinate | tuple[Coordinate, Coordinate]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere: an infinite thrust or size ran for minutes without an answer.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ArenaModel(_Strict):
@@ -35,8 +43,8 @@ class ArenaModel(_Strict):
     """
 
     dt: float = Field(0.05, gt=0.0, le=1.0)
-    max_speed: float = Field(4.0, gt=0.0)
-    thrust: float = Field(6.0, ge=0.0)
+    max_speed: float = Field(4.0, gt=0.0, le=1000.0)
+    thrust: float = Field(6.0, ge=0.0, le=1e4)
     wall_restitution: float = Field(1.0, ge=0.0, le=1.0)
     substeps: int = Field(1, ge=1, le=1000)
     correction: float = Field(0.8, gt=0.0, le=1.0)
@@ -48,14 +56,14 @@ class BodyModel(_Strict):
     up to ``speed`` in a random direction."""
 
     role: Literal["pusher", "ball"]
-    radius: float = Field(0.3, gt=0.0)
-    mass: float = Field(1.0, gt=0.0)
+    radius: float = Field(0.3, ge=0.01, le=100.0)
+    mass: float = Field(1.0, gt=0.0, le=1e6)
     restitution: float = Field(0.9, ge=0.0, le=1.0)
-    friction: float = Field(0.5, ge=0.0)
+    friction: float = Field(0.5, ge=0.0, le=10.0)
     x: Range | None = None
     y: Range | None = None
-    vel: tuple[float, float] = (0.0, 0.0)
-    speed: float = Field(0.0, ge=0.0)
+    vel: tuple[Velocity, Velocity] = (0.0, 0.0)
+    speed: float = Field(0.0, ge=0.0, le=1000.0)
     count: int = Field(1, ge=1, le=100_000)
 
     @field_validator("x", "y")
@@ -70,9 +78,9 @@ class WallModel(_Strict):
     """A ``segment = [x0, y0, x1, y1]`` (a capsule of the given thickness) or an axis-aligned
     ``box = [x0, y0, x1, y1]``."""
 
-    segment: tuple[float, float, float, float] | None = None
-    box: tuple[float, float, float, float] | None = None
-    thickness: float = Field(0.0, ge=0.0)
+    segment: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = None
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate] | None = None
+    thickness: float = Field(0.0, ge=0.0, le=100.0)
 
     @model_validator(mode="after")
     def _one_shape(self) -> WallModel:
@@ -85,7 +93,7 @@ class WallModel(_Strict):
 
 class GoalModel(_Strict):
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
-    box: tuple[float, float, float, float]
+    box: tuple[Coordinate, Coordinate, Coordinate, Coordinate]
 
     @field_validator("box")
     @classmethod
@@ -100,14 +108,14 @@ class ArenaDistributionModel(_Strict):
     bodies: list[BodyModel] = Field(min_length=1)
     walls: list[WallModel] = Field(default_factory=list)
     goals: list[GoalModel] = Field(default_factory=list)
-    noise: float = Field(0.0, ge=0.0)
-    wind: tuple[float, float] = (0.0, 0.0)
+    noise: float = Field(0.0, ge=0.0, le=100.0)
+    wind: tuple[Velocity, Velocity] = (0.0, 0.0)
 
     @field_validator("size")
     @classmethod
     def _positive(cls, value: tuple[float, float]) -> tuple[float, float]:
-        if value[0] <= 0.0 or value[1] <= 0.0:
-            raise ValueError("width and height must be positive")
+        if not all(0.0 < v <= MAX_SIZE for v in value):
+            raise ValueError(f"width and height must be positive and at most {MAX_SIZE:g} m")
         return value
 
 
@@ -178,6 +186,14 @@ def pack_arena(dist: ArenaDistributionModel, where: str) -> ArenaLayout:
                y_lo, y_hi, body.vel[0], body.vel[1], body.speed]
         rows.extend([row] * body.count)
     body_spec = np.array(rows, np.float64).reshape(len(rows), arena.N_BODY_SPEC)
+    if len(rows) >= arena.GRID_MIN_BODIES:
+        largest = float(body_spec[:, arena.B_RADIUS].max())
+        n_cx, n_cy = arena.grid_shape(width, height, 2.0 * largest)
+        if n_cx * n_cy > MAX_GRID_CELLS:
+            raise SceneError(f"{where}.size: an arena of {width:g} x {height:g} m over bodies"
+                             f" of radius {largest:g} m needs {n_cx * n_cy:,} broadphase cells"
+                             f" (at most {MAX_GRID_CELLS:,}): use a smaller arena or larger"
+                             " bodies")
     if np.sum(body_spec[:, arena.B_ROLE] == arena.ROLE_PUSHER) > arena.MAX_AGENTS:
         raise SceneError(f"{where}.bodies: at most {arena.MAX_AGENTS} pushers")
     walls = np.zeros((len(dist.walls), 6))
@@ -203,14 +219,21 @@ def pack_arena(dist: ArenaDistributionModel, where: str) -> ArenaLayout:
 
 
 def physics_params(model: ArenaModel | None, layouts: dict[str, ArenaLayout],
-                   horizon: int) -> np.ndarray:
+                   horizon: int, where: str = "<scene>") -> np.ndarray:
     """The kernels' (N_PARAMS,) rule vector for a scene: substeps from the anti-tunnelling
     rule over the smallest body of any distribution; broadphase cells as wide as the
-    largest body."""
+    largest body. SceneError if that takes more than MAX_SUBSTEPS substeps a step."""
+    from simulator.scene import SceneError
+
     model = model or ArenaModel()
     radii = np.concatenate([layout.radii for layout in layouts.values()])
     substeps = max(model.substeps, arena.substeps_for(model.dt, model.max_speed,
                                                       float(radii.min())))
+    if substeps > MAX_SUBSTEPS:
+        raise SceneError(f"{where}: arena.max_speed: {model.max_speed:g} m/s over dt"
+                         f" {model.dt:g} s needs {substeps:,} substeps a step against the"
+                         f" smallest body (radius {float(radii.min()):g} m; at most"
+                         f" {MAX_SUBSTEPS:,}): lower max_speed or dt, or use larger bodies")
     cell = 2.0 * float(radii.max())
     return arena.pack_params(model.dt, substeps, model.max_speed, model.thrust,
                              model.wall_restitution, horizon, cell, model.correction)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,12 +18,43 @@ from simulator import __version__
 from simulator.errors import UserError
 
 
+class _UsageError(click.UsageError):
+    """A usage error shown as every other error is: one line, with the help hint in it
+    (click's own is three: usage, hint, error)."""
+
+    def show(self, file: Any = None) -> None:
+        hint = ""
+        if self.ctx is not None:
+            hint = f" (try '{self.ctx.command_path} {self.ctx.help_option_names[0]}')"
+        click.echo(f"steersim: error: {self.format_message()}{hint}", err=True, file=file)
+
+
+def _one_line(exc: click.UsageError, ctx: click.Context | None) -> _UsageError:
+    """``exc`` as a one-line error; ``ctx`` names the command for the hint when the parser
+    gave none."""
+    return _UsageError(exc.format_message(), exc.ctx or ctx)
+
+
 class _Group(click.Group):
-    """Turns UserError into one line on stderr and exit code 2, as click does for bad flags."""
+    """Turns UserError into one line on stderr and exit code 2, and click's usage errors
+    (bad flags, unknown commands) into one line too."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _UsageError:
+            raise
+        except click.UsageError as exc:
+            raise _one_line(exc, parent) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _UsageError:
+            raise
+        except click.UsageError as exc:  # a subcommand's flags, parsed in here
+            raise _one_line(exc, ctx) from None
         except UserError as exc:
             click.echo(f"steersim: error: {exc}", err=True)
             ctx.exit(2)
@@ -85,9 +117,11 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
     from simulator.session import Session
 
     sc = Scene.load(scene)
+    agents = sc.lane_agents(agent, objective)  # every flag checked before any kernel loads
+    sc.pick_distribution(distribution)
     _compile_notice(sc.world)
     session = Session(sc, seed=seed, distribution=distribution, n_copies=ensemble,
-                      agents=sc.lane_agents(agent, objective))
+                      agents=agents)
     tracker = None
     if ensemble > 1:
         from simulator.metrics import MetricsTracker
@@ -219,6 +253,12 @@ def record(scene: str, episodes: int, agent: str | None, objective: str | None,
     from simulator.scene import Scene
 
     sc = Scene.load(scene)
+    # Every flag is checked before the writer process starts or a kernel compiles, so a
+    # mistake is reported at once, not after the first-run compile.
+    agents = sc.lane_agents(agent, objective)
+    sc.pick_distribution(distribution)
+    if output is not None:
+        recording.check_target(Path(output), force)
     _compile_notice(sc.world)
     total = episodes * sc.model.horizon
     with click.progressbar(length=total, label=f"recording {sc.name}", file=sys.stderr,
@@ -234,7 +274,7 @@ def record(scene: str, episodes: int, agent: str | None, objective: str | None,
 
         result = recording.record(
             sc, output, episodes=episodes, seed=seed, distribution=distribution,
-            agents=sc.lane_agents(agent, objective), n_copies=ensemble, force=force,
+            agents=agents, n_copies=ensemble, force=force,
             compression=compression, progress=progress,
             process=None if writer == "auto" else writer == "process",
             background=None if writer in ("auto", "process") else writer == "thread")
@@ -256,6 +296,7 @@ def inspect(file: str, as_json: bool) -> None:
     from simulator.recording import Recording, reading
 
     with Recording.open(file) as rec, reading(file):
+        rec.check()
         summary = _recording_summary(rec)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -305,6 +346,7 @@ def verify(file: str) -> None:
             click.echo(check.divergence)
 
     with recording.Recording.open(file) as rec, recording.reading(file):
+        rec.check()
         _compile_notice(rec.world)
         checks = recording.verify(rec, progress=report)
     if failed:

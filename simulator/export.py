@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.errors import UserError
+from simulator.recording import Recording
 from simulator.reel import Reel, parse_size
 
 FORMATS = (".mp4", ".gif")
@@ -89,6 +90,8 @@ def export(recording: str | Path, out: str | Path, *, fps: float = DEFAULT_FPS,
         raise UserError(f"--fps {fps:g}: must be between 0.1 and 120")
     path = check_output(out, force)
     frame_size = video_size(path, size)
+    with Recording.open(recording) as rec:
+        rec.check()  # damage anywhere is found before the first frame, not after exit 0
     with Reel.open(recording, episode, run) as reel:
         n_frames = reel.n_steps + 1
         partial = path.with_name(f".{path.stem}.partial{path.suffix.lower()}")

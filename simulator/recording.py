@@ -861,6 +861,17 @@ class EpisodeWriter:
         self.writer._finished(self)
 
 
+def check_target(path: Path, force: bool) -> None:
+    """UserError if ``path`` cannot be recorded to: a directory, an existing file without
+    ``force``, or in a missing directory."""
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; give a file name")
+    if path.exists() and not force:
+        raise UserError(f"{path}: already exists (use --force to overwrite)")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: no such directory")
+
+
 class RecordingWriter:
     """An HDF5 recording being written: root attributes, then episodes.
 
@@ -939,12 +950,7 @@ class RecordingWriter:
         self._worker = _FileWorker(self.file, self.path, background, compression)
 
     def _check_target(self, force: bool) -> None:
-        if self.path.is_dir():
-            raise UserError(f"{self.path}: is a directory; give a file name")
-        if self.path.exists() and not force:
-            raise UserError(f"{self.path}: already exists (use --force to overwrite)")
-        if not self.path.parent.is_dir():
-            raise UserError(f"{self.path.parent}: no such directory")
+        check_target(self.path, force)
 
     @property
     def background_seconds(self) -> float:
@@ -1737,6 +1743,18 @@ class Recording:
                                 ) from None
         return self._scene
 
+    def check(self) -> None:
+        """Read every attribute and every dataset of the file once, and the recorded scene:
+        UserError (one line) naming the first object that cannot be read.
+
+        HDF5 checksums its metadata and the compression filters notice most damaged chunks,
+        so this finds damage wherever the file holds something; bytes it holds nothing in
+        (free space, padding) are never read and cannot matter.
+        """
+        with reading(self.path):
+            _check_group(self.file, self.path)
+            self.scene()
+
     # --- episodes --------------------------------------------------------------------------
     @property
     def episodes(self) -> list[Episode]:
@@ -1755,6 +1773,53 @@ class Recording:
                 raise KeyError(f"{self.path}: no {key}")
             return Episode(self, self.file[key])
         return Episode(self, self.file[self._names[key]])
+
+
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+
+
+def _check_group(group: h5py.Group, path: Path) -> None:
+    """Read ``group``'s attributes and, recursively, every member (see Recording.check)."""
+    try:
+        _read_attrs(group)
+        names = list(group)
+    except _READ_ERRORS as exc:
+        raise UserError(f"{path}: damaged recording: {group.name}: {_first_line(exc)}"
+                        ) from None
+    for name in names:
+        where = f"{group.name.rstrip('/')}/{name}"
+        try:
+            obj = group.get(name)
+            if obj is None:  # a link whose object header is unreadable
+                raise OSError("cannot be opened")
+            if isinstance(obj, h5py.Dataset):
+                _read_attrs(obj)
+                _read_dataset(obj)
+        except _READ_ERRORS as exc:
+            raise UserError(f"{path}: damaged recording: {where}: {_first_line(exc)}"
+                            ) from None
+        if isinstance(obj, h5py.Group):
+            _check_group(obj, path)
+
+
+def _read_attrs(obj: h5py.HLObject) -> None:
+    for key, value in obj.attrs.items():
+        _decode_attr(key, value)  # JSON attributes must parse, too
+
+
+def _read_dataset(ds: h5py.Dataset) -> None:
+    """Read ``ds`` whole, a few MiB at a time (decompressing every chunk)."""
+    if not ds.shape:
+        ds[()]  # noqa: B018
+        return
+    row_bytes = ds.dtype.itemsize * int(np.prod(ds.shape[1:], dtype=np.int64))
+    rows = max(1, _BLOCK_BYTES // max(1, row_bytes))
+    for start in range(0, ds.shape[0], rows):
+        ds[start:start + rows]  # noqa: B018
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _decode_attr(key: str, value: Any) -> Any:
@@ -1840,7 +1905,10 @@ class Episode:
         """Steps readable from the file: all of them for a finished episode; for one whose
         recorder was killed, those written before it died (read once per Episode)."""
         state = self.group.get("state")
-        n_state = min((ds.shape[0] for ds in state.values()), default=0) if state else 0
+        fields = list(state.values()) if state else []
+        if any(ds is None for ds in fields):  # h5py's answer for an unreadable object header
+            raise OSError(f"{self.name}/state: a field cannot be opened")
+        n_state = min((ds.shape[0] for ds in fields), default=0)
         if "actions" not in self.group:
             return 0
         return max(0, min(n_state - 1, self.group["actions"].shape[0]))

@@ -19,6 +19,7 @@ from agents.observe import CORNERS
 from agents.registry import AGENT_NAMES, TRAINED_PREFIX, AgentSpec, parse_objective
 from agents.store import build_agent
 from simulator.arena_scene import ArenaDistributionModel, ArenaModel, pack_arena
+from simulator.arena_scene import physics_params as arena_physics
 from simulator.drivers import get_driver
 from simulator.errors import UserError
 from simulator.thermal_scene import ThermalDistributionModel, ThermalModel, pack_thermal
@@ -33,7 +34,8 @@ class SceneError(UserError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere in a scene: every float is finite and inside its range.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AgentModel(_Strict):
@@ -61,9 +63,9 @@ class LaneModel(AgentModel):
 
 
 class PerturbationModel(_Strict):
-    step: int = Field(ge=0)
+    step: int = Field(ge=0, le=2**31 - 1)  # packed as int32, as are targets
     kind: str
-    target: int = -1
+    target: int = Field(-1, ge=-1, le=2**31 - 1)
     params: dict[str, float | str] = Field(default_factory=dict)
     lanes: Literal["all"] | list[int] = "all"
 
@@ -71,7 +73,7 @@ class PerturbationModel(_Strict):
 class MazeObjectModel(_Strict):
     kind: str
     color: str | list[str] = "red"
-    reward: float = 1.0
+    reward: float = Field(1.0, ge=-1000.0, le=1000.0)
     row: int | None = None
     col: int | None = None
 
@@ -115,8 +117,8 @@ class MazeDistributionModel(_Strict):
 
 
 class RewardsModel(_Strict):
-    step: float = -0.01
-    hazard: float = -1.0
+    step: float = Field(-0.01, ge=-1000.0, le=1000.0)
+    hazard: float = Field(-1.0, ge=-1000.0, le=1000.0)
 
 
 class SceneModel(_Strict):
@@ -259,6 +261,14 @@ class Scene:
     def default_distribution(self) -> str:
         return self.model.default_distribution or next(iter(self.layouts))
 
+    def pick_distribution(self, name: str | None) -> str:
+        """``name``, or the default distribution if None; UserError if there is none such."""
+        chosen = name or self.default_distribution
+        if chosen not in self.layouts:
+            raise UserError(f"{self.name}: no distribution {chosen!r}"
+                            f" (choose from {', '.join(self.distributions)})")
+        return chosen
+
     @property
     def content_hash(self) -> str:
         """SHA-256 of what training depends on — world kind, horizon, rewards, every
@@ -333,6 +343,8 @@ class Scene:
                 f"{where}: default_distribution: {model.default_distribution!r} is not one of"
                 f" {', '.join(layouts)}"
             )
+        if model.world == "arena":  # substeps follow from the rules and every body at once
+            arena_physics(model.arena, layouts, model.horizon, where)
         scene = cls(model, text, path, layouts)
         try:
             parse_objective(model.base_objective, model.world)

@@ -20,6 +20,7 @@ import numpy as np
 
 from agents.registry import AgentSpec
 from simulator.drivers import EventArrays, Outcome, StepTrace, WorldDriver, get_driver
+from simulator.drivers.base import INT32_MAX
 from simulator.errors import UserError
 from simulator.scene import Scene
 
@@ -43,6 +44,14 @@ class Event:
     lane: int
     copy: int = -1
     source: EventSource = "user"
+
+
+def _whole(value: Any, what: str, low: int, high: int) -> int:
+    """``value`` as an int in [low, high], or UserError naming ``what`` and the range."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
+            low <= value <= high):
+        raise UserError(f"{what} = {value!r} must be a whole number in [{low}, {high}]")
+    return int(value)
 
 
 def pack_events(events: Iterable[Event], event_kinds: Sequence[str],
@@ -109,10 +118,7 @@ class Session:
         self.seed = scene.model.seed if seed is None else int(seed)
         if not 0 <= self.seed < 2**63:
             raise UserError(f"seed {self.seed} must be between 0 and 2**63 - 1")
-        self.distribution = distribution or scene.default_distribution
-        if self.distribution not in scene.layouts:
-            raise UserError(f"{scene.name}: no distribution {self.distribution!r}"
-                            f" (choose from {', '.join(scene.distributions)})")
+        self.distribution = scene.pick_distribution(distribution)
         if n_copies < 1:
             raise UserError("ensemble size must be at least 1")
         self.n_copies = int(n_copies)
@@ -133,9 +139,14 @@ class Session:
         start = self.initial_state()
         self._clock = 0
         self.lanes = [Lane(i, group, start.copy()) for i, group in enumerate(self.agents)]
-        for pert in self.scene.model.perturbations:
+        for i, pert in enumerate(self.scene.model.perturbations):
             hit = range(len(self.lanes)) if pert.lanes == "all" else pert.lanes
             params = self.driver.encode_event(pert.kind, pert.target, dict(pert.params))
+            try:
+                self.driver.check_event(start, pert.kind, pert.target, params)
+            except UserError as exc:
+                where = str(self.scene.path) if self.scene.path else "<scene>"
+                raise UserError(f"{where}: perturbations[{i}]: {exc}") from None
             for lane in hit:
                 self.lanes[lane].log(Event(pert.step, pert.kind, pert.target, params, lane,
                                            source="scene"))
@@ -204,14 +215,20 @@ class Session:
         """Log a perturbation for the given lanes, applied at the start of ``step``
         (default: the next step of the shown world). UserError on bad input; nothing is
         logged then."""
+        if kind not in self.driver.event_kinds:
+            raise UserError(f"unknown perturbation {kind!r}"
+                            f" ({', '.join(self.driver.event_kinds)})")
+        target = _whole(target, f"{kind}: target", -1, INT32_MAX)
         vec = self.driver.encode_event(kind, target, params or {})
+        self.driver.check_event(self.lanes[0].state, kind, target, vec)
         hit = list(range(len(self.lanes))) if lanes == "all" else list(lanes)
         for lane in hit:
-            if not 0 <= lane < len(self.lanes):
-                raise UserError(f"no lane {lane} (there are {len(self.lanes)})")
-        if not -1 <= copy < self.n_copies:
-            raise UserError(f"no copy {copy} (ensemble of {self.n_copies})")
-        when = self.step_index if step is None else int(step)
+            if isinstance(lane, bool) or not isinstance(lane, int | np.integer) or not (
+                    0 <= lane < len(self.lanes)):
+                raise UserError(f"no lane {lane!r} (there are {len(self.lanes)})")
+        copy = _whole(copy, f"{kind}: copy", -1, self.n_copies - 1)
+        when = self.step_index if step is None else _whole(step, f"{kind}: step", 0,
+                                                            INT32_MAX)
         if when < self.step_index:
             raise UserError(f"step {when} is in the past (now at {self.step_index})")
         logged = []

@@ -15,7 +15,7 @@ largest stable value (see :mod:`simulator.worlds.thermal`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -24,21 +24,30 @@ from simulator.worlds import thermal
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity anywhere: a NaN temperature passed every comparison and hung a run.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# The stated range of every temperature in a scene (rooms, walls, reservoirs, the outdoor
+# schedule): from a polar night to a sauna, with room to spare; beyond it is a typo.
+MIN_CELSIUS, MAX_CELSIUS = -100.0, 200.0
+Celsius = Annotated[float, Field(ge=MIN_CELSIUS, le=MAX_CELSIUS)]
+Kelvin = Annotated[float, Field(ge=-100.0, le=100.0)]  # a shift of temperature
+Hour = Annotated[float, Field(ge=0.0, le=24.0)]
 
 
 class MaterialModel(_Strict):
     """conductivity W/(m K); heat_capacity volumetric, J/(m^3 K)."""
 
-    conductivity: float = Field(ge=0.0)
-    heat_capacity: float = Field(gt=0.0)
+    conductivity: float = Field(ge=0.0, le=1e4)
+    heat_capacity: float = Field(gt=0.0, le=1e8)
 
 
 class LegendModel(_Strict):
     kind: Literal["heater", "cooler", "window", "reservoir"]
-    power: float | None = Field(None, gt=0.0)  # W, heaters and coolers
+    power: float | None = Field(None, gt=0.0, le=1e7)  # W, heaters and coolers
     open: bool = False  # windows: open at the start unless a distribution draws it
-    temperature: float | None = None  # °C, reservoirs
+    temperature: Celsius | None = None  # °C, reservoirs
 
 
 class OutsideModel(_Strict):
@@ -48,10 +57,10 @@ class OutsideModel(_Strict):
     day and a night within one run: a time-lapse of the outdoors only.
     """
 
-    schedule: list[tuple[float, float]] = Field(
+    schedule: list[tuple[float, Celsius]] = Field(
         default_factory=lambda: [(4.0, 2.0), (15.0, 9.0)], min_length=1,
         max_length=thermal.MAX_SCHEDULE)
-    day_length: float = Field(86400.0, gt=0.0)
+    day_length: float = Field(86400.0, gt=0.0, le=1e8)
 
     @field_validator("schedule")
     @classmethod
@@ -92,16 +101,16 @@ GLASS = MaterialModel(conductivity=1.4, heat_capacity=2.0e4)
 class ThermalModel(_Strict):
     """The ``[thermal]`` section: the room and its physics (all defaults give a small room)."""
 
-    cell_size: float = Field(0.5, gt=0.0)  # m, a cell's side
-    height: float = Field(2.5, gt=0.0)  # m, the room's ceiling height
-    film: float = Field(25.0, ge=0.0)  # W/(m^2 K) outside surface coefficient; 0 insulates
+    cell_size: float = Field(0.5, gt=0.0, le=100.0)  # m, a cell's side
+    height: float = Field(2.5, gt=0.0, le=100.0)  # m, the room's ceiling height
+    film: float = Field(25.0, ge=0.0, le=1e4)  # W/(m^2 K) outside surface coefficient; 0 insulates
     air: MaterialModel = AIR
     wall: MaterialModel = WALL
     window: MaterialModel = GLASS
     outside: OutsideModel = Field(default_factory=OutsideModel)
     legend: dict[str, LegendModel] = Field(default_factory=_default_legend)
     map: str = DEFAULT_MAP
-    dt: float = Field(1.0, gt=0.0)  # s; declared last so its check sees the materials
+    dt: float = Field(1.0, gt=0.0, le=1e6)  # s; declared last so its check sees the materials
 
     @field_validator("legend")
     @classmethod
@@ -259,12 +268,12 @@ class ThermalDistributionModel(_Strict):
     start off.
     """
 
-    room: tuple[float, float] = (18.0, 18.0)
-    walls: tuple[float, float] | None = None
-    outside_offset: tuple[float, float] = (0.0, 0.0)
-    start_hour: tuple[float, float] = (8.0, 8.0)
+    room: tuple[Celsius, Celsius] = (18.0, 18.0)
+    walls: tuple[Celsius, Celsius] | None = None
+    outside_offset: tuple[Kelvin, Kelvin] = (0.0, 0.0)
+    start_hour: tuple[Hour, Hour] = (8.0, 8.0)
     window_open_probability: float | None = Field(None, ge=0.0, le=1.0)
-    noise: float = Field(0.0, ge=0.0)
+    noise: float = Field(0.0, ge=0.0, le=5.0)  # K per step, as the set_noise event allows
 
     @field_validator("room", "walls", "outside_offset", "start_hour")
     @classmethod

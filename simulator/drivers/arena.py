@@ -24,7 +24,7 @@ from agents.arena import act
 from agents.registry import AgentSpec, parse_objective
 from agents.rules import RULE_WIDTH
 from simulator.arena_scene import ArenaModel, bins, physics_params
-from simulator.drivers.base import EventArrays, Outcome, StepTrace
+from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
 from simulator.errors import UserError
 from simulator.worlds import arena
 from simulator.worlds.arena import (
@@ -202,13 +202,29 @@ _EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "move_goal": ("x", "y"),
 }
 _NEEDS_TARGET = {"drag": "body", "teleport": "body", "move_goal": "goal"}
-_POSITIVE = {"mass", "speed"}
-_NON_NEGATIVE = {"friction", "std"}
+# Every parameter's range. Positions are checked against the arena itself by check_event;
+# here only what any arena allows (scenes are at most MAX_SIZE metres across). Forces and
+# impulses beyond a few hundred N would exceed max_speed in one step anyway.
+MAX_SIZE = 1000.0  # m
+_POSITION = ParamRange(0.0, MAX_SIZE, unit="m")
+_RANGES = {
+    "jx": ParamRange(-1000.0, 1000.0, unit="N s"),
+    "jy": ParamRange(-1000.0, 1000.0, unit="N s"),
+    "x": _POSITION,
+    "y": _POSITION,
+    "speed": ParamRange(0.0, 1000.0, unit="m/s"),
+    "fx": ParamRange(-1000.0, 1000.0, unit="N"),
+    "fy": ParamRange(-1000.0, 1000.0, unit="N"),
+    "mass": ParamRange(arena.MIN_MASS, 1e6, unit="kg"),
+    "friction": ParamRange(0.0, 10.0),
+    "restitution": ParamRange(0.0, 1.0),
+    "std": ParamRange(0.0, 100.0, unit="N"),
+}
 
 
 def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
     """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is
-    wrong. Every listed parameter is required."""
+    wrong. Every listed parameter is required and must lie in its range (``_RANGES``)."""
     if kind not in _EVENT_FIELDS:
         raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
     wanted = _EVENT_FIELDS[kind]
@@ -223,20 +239,22 @@ def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float,
         raise UserError(f"{kind}: needs target = <{_NEEDS_TARGET[kind]} index>")
     vec = [0.0] * arena.N_EVENT_PARAMS
     for slot, name in enumerate(wanted):
-        try:
-            value = float(params[name])
-        except (TypeError, ValueError):
-            raise UserError(f"{kind}: {name} must be a number, not {params[name]!r}") from None
-        if not np.isfinite(value):
-            raise UserError(f"{kind}: {name} must be finite")
-        if name in _POSITIVE and value <= 0.0 and not (name == "speed" and value == 0.0):
-            raise UserError(f"{kind}: {name} must be positive")
-        if name in _NON_NEGATIVE and value < 0.0:
-            raise UserError(f"{kind}: {name} must not be negative")
-        if name == "restitution" and not 0.0 <= value <= 1.0:
-            raise UserError(f"{kind}: restitution must be between 0 and 1")
-        vec[slot] = value
+        vec[slot] = _RANGES[name].check(kind, name, params[name])
     return tuple(vec)
+
+
+def check_event(state: ArenaState, kind: str, target: int, vec: tuple[float, ...]) -> None:
+    """UserError if an encoded arena event does not fit ``state``'s box, bodies or goals."""
+    width, height = (float(v) for v in state.box[0])
+    if "x" in _EVENT_FIELDS[kind] and not (vec[0] <= width and vec[1] <= height):
+        raise UserError(f"{kind}: ({vec[0]:g}, {vec[1]:g}) is outside the arena"
+                        f" [0, {width:g}] x [0, {height:g}]")
+    n_bodies, n_goals = state.pos.shape[1], state.goal.shape[1]
+    if kind == "move_goal":
+        if target >= n_goals:
+            raise UserError(f"{kind}: no goal {target} (the arena has {n_goals})")
+    elif kind != "wind" and kind != "set_noise" and target >= n_bodies:
+        raise UserError(f"{kind}: no body {target} (the arena has {n_bodies})")
 
 
 def _settings(scene: Any) -> ArenaModel:
@@ -350,6 +368,10 @@ class ArenaDriver:
 
     def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
         return encode_event(kind, target, params)
+
+    def check_event(self, state: ArenaState, kind: str, target: int,
+                    vec: tuple[float, ...]) -> None:
+        check_event(state, kind, target, vec)
 
     def outcomes(self, scene: Any, state: ArenaState, copy: int, agents: list[AgentSpec],
                  lane: int, history: Any | None = None) -> list[Outcome]:

@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+from simulator.errors import UserError
+
+INT32_MAX = 2**31 - 1  # event steps, targets and copies are packed as int32
+
+
+@dataclass(frozen=True)
+class ParamRange:
+    """The range an event parameter must lie in: finite, ``low <= value <= high`` and, if
+    ``integer``, a whole number. ``unit`` is shown in the error."""
+
+    low: float
+    high: float
+    integer: bool = False
+    unit: str = ""
+
+    def describe(self) -> str:
+        what = "a whole number" if self.integer else "a finite number"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{what} in [{self.low:g}, {self.high:g}]{unit}"
+
+    def check(self, kind: str, name: str, value: Any) -> float:
+        """``value`` as a float, or UserError naming kind, parameter and range."""
+        problem = isinstance(value, bool)  # True is not a row, a colour or a probability
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            problem, number = True, math.nan
+        if (problem or not math.isfinite(number) or not self.low <= number <= self.high
+                or (self.integer and not number.is_integer())):
+            raise UserError(f"{kind}: {name} = {value!r} must be {self.describe()}")
+        return number
 
 
 @dataclass
@@ -87,6 +120,16 @@ class WorldDriver(Protocol):
     def initial_state(self, scene: Any, distribution: str, n_copies: int,
                       seed: int) -> Any: ...
 
+    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
+        """Named parameters → the kernels' (n_event_params,) vector; UserError naming kind,
+        parameter and range for anything out of range (checked without a world)."""
+        ...
+
+    def check_event(self, state: Any, kind: str, target: int, vec: tuple[float, ...]) -> None:
+        """UserError if an encoded event does not fit this world (a cell off the grid, no
+        such object slot, window, body or goal); ``state`` is any lane's state."""
+        ...
+
     def advance(self, state: Any, agents: list[Any], events: EventArrays, params: np.ndarray,
                 seed: int, n_steps: int, trace: bool,
                 out: StepTrace | None = None) -> StepTrace:
@@ -94,9 +137,6 @@ class WorldDriver(Protocol):
         same ``n_steps``, copies and agents, refilled instead of allocating one (entries of
         copies that did not step keep their old values)."""
         ...
-
-    def encode_event(self, kind: str, target: int,
-                     params: dict[str, Any]) -> tuple[float, ...]: ...
 
     def outcomes(self, scene: Any, state: Any, copy: int, agents: list[Any],
                  lane: int, history: Any | None = None) -> list[Outcome]: ...

@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from agents.maze import act, matches, nearest_target, search_act
 from agents.registry import AGENT_SEARCH, AgentSpec, parse_objective
-from simulator.drivers.base import EventArrays, Outcome, StepTrace
+from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
 from simulator.errors import UserError
 from simulator.worlds import maze
 from simulator.worlds.maze import (
@@ -109,13 +109,25 @@ _EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 _PARAM_SLOT = {"row": 0, "col": 1, "kind": 2, "color": 3, "reward": 4, "p": 2}
 _NEEDS_TARGET = {"move_object", "recolor_object", "remove_object"}
+# Every parameter's range. Rows and columns are checked against the grid itself by
+# check_event; here only what any maze allows (int32 cells, a map at most this large).
+MAX_GRID = 4096
+_RANGES = {
+    "row": ParamRange(0, MAX_GRID - 1, integer=True),
+    "col": ParamRange(0, MAX_GRID - 1, integer=True),
+    "kind": ParamRange(0, len(maze.OBJECT_KINDS) - 1, integer=True),
+    "color": ParamRange(0, len(maze.COLORS) - 1, integer=True),
+    "reward": ParamRange(-1000.0, 1000.0),
+    "p": ParamRange(0.0, 1.0),
+}
 
 
 def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
     """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is wrong.
 
     ``recolor_object`` carries its colour in slot 2, where the kernel reads it;
-    ``add_object`` takes kind and colour as names or codes.
+    ``add_object`` takes kind and colour as names or codes. Every parameter must lie in its
+    range (``_RANGES``): nothing is clipped or ignored silently.
     """
     if kind not in _EVENT_FIELDS:
         raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
@@ -137,18 +149,28 @@ def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float,
         value = params[name]
         if name == "kind" and isinstance(value, str):
             if value not in maze.OBJECT_TO_IDX:
-                raise UserError(f"{kind}: unknown object kind {value!r}")
+                raise UserError(f"{kind}: unknown object kind {value!r}"
+                                f" ({', '.join(maze.OBJECT_KINDS)})")
             value = maze.OBJECT_TO_IDX[value]
         if name == "color" and isinstance(value, str):
             if value not in maze.COLOR_TO_IDX:
-                raise UserError(f"{kind}: unknown colour {value!r}")
+                raise UserError(f"{kind}: unknown colour {value!r} ({', '.join(maze.COLORS)})")
             value = maze.COLOR_TO_IDX[value]
         slot = 2 if (kind == "recolor_object" and name == "color") else _PARAM_SLOT[name]
-        try:
-            vec[slot] = float(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{kind}: {name} must be a number, not {value!r}") from None
+        vec[slot] = _RANGES[name].check(kind, name, value)
     return tuple(vec)
+
+
+def check_event(state: MazeState, kind: str, target: int, vec: tuple[float, ...]) -> None:
+    """UserError if an encoded maze event does not fit ``state``'s grid or object slots."""
+    height, width = state.cell.shape[1:]
+    wanted = _EVENT_FIELDS[kind]
+    if "row" in wanted and not (vec[0] < height and vec[1] < width):
+        raise UserError(f"{kind}: ({vec[0]:.0f}, {vec[1]:.0f}) is outside the grid"
+                        f" (rows 0..{height - 1}, cols 0..{width - 1})")
+    n_slots = state.obj_kind.shape[1]
+    if (kind in _NEEDS_TARGET or kind == "add_object") and target >= n_slots:
+        raise UserError(f"{kind}: no object slot {target} (slots 0..{n_slots - 1})")
 
 
 class MazeDriver:
@@ -220,6 +242,10 @@ class MazeDriver:
 
     def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
         return encode_event(kind, target, params)
+
+    def check_event(self, state: MazeState, kind: str, target: int,
+                    vec: tuple[float, ...]) -> None:
+        check_event(state, kind, target, vec)
 
     def outcomes(self, scene: Any, state: MazeState, copy: int, agents: list[AgentSpec],
                  lane: int, history: Any | None = None) -> list[Outcome]:

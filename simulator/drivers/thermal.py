@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from agents.registry import AgentSpec, ObjectiveLike, parse_objective
 from agents.thermal import AP_HEATER, ThermalObjective, act
-from simulator.drivers.base import EventArrays, Outcome, StepTrace
+from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
 from simulator.errors import UserError
 from simulator.thermal_scene import ThermalModel, parse_room, physics_params
 from simulator.worlds import thermal
@@ -146,14 +146,29 @@ _EVENT_FIELDS: dict[str, dict[str, float | None]] = {
     "set_noise": {"sigma": None},
 }
 _PARAM_SLOT = {"row": 0, "col": 1, "radius": 2, "amount": 3, "delta": 3, "sigma": 3}
+# Every parameter's range. A kick of 50 K is already far beyond any weather or heater a
+# room meets in a step (a winter night is some 20 K below a heated room), so larger ones can
+# only be typos; the bound also keeps every repeated kick a fuzz sequence can chain far from
+# absolute zero. The brush centre is checked against the room itself by check_event.
+MAX_KICK = 50.0  # K
+MAX_NOISE = 5.0  # K per step
+_RANGES = {
+    "row": ParamRange(0.0, 511.0, unit="cells"),
+    "col": ParamRange(0.0, 511.0, unit="cells"),
+    "radius": ParamRange(0.0, 1024.0, unit="cells"),
+    "amount": ParamRange(0.0, MAX_KICK, unit="K"),
+    "delta": ParamRange(-MAX_KICK, MAX_KICK, unit="K"),
+    "sigma": ParamRange(0.0, MAX_NOISE, unit="K per step"),
+}
 
 
 def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
     """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is wrong.
 
     open_window / close_window take ``target`` = window index (-1: every window);
-    heat / cool a brush (row, col, radius in cells, amount in K); shift_outside and
-    kick_room a ``delta`` in K; set_noise ``sigma`` in K per step.
+    heat / cool a brush (row, col, radius in cells, amount in K: 'cool' subtracts);
+    shift_outside and kick_room a ``delta`` in K; set_noise ``sigma`` in K per step. Every
+    parameter must lie in its range (``_RANGES``).
     """
     if kind not in _EVENT_FIELDS:
         raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
@@ -167,18 +182,20 @@ def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float,
         raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
     vec = [0.0] * thermal.N_EVENT_PARAMS
     for name, default in wanted.items():
-        value = params.get(name, default)
-        try:
-            vec[_PARAM_SLOT[name]] = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise UserError(f"{kind}: {name} must be a number, not {value!r}") from None
-        if not np.isfinite(vec[_PARAM_SLOT[name]]):
-            raise UserError(f"{kind}: {name} must be finite")
-    if kind in ("heat", "cool") and (vec[2] < 0 or vec[3] < 0):
-        raise UserError(f"{kind}: radius and amount must be >= 0 ('cool' subtracts)")
-    if kind == "set_noise" and vec[3] < 0:
-        raise UserError("set_noise: sigma must be >= 0")
+        vec[_PARAM_SLOT[name]] = _RANGES[name].check(kind, name, params.get(name, default))
     return tuple(vec)
+
+
+def check_event(state: ThermalState, kind: str, target: int, vec: tuple[float, ...]) -> None:
+    """UserError if an encoded thermal event does not fit ``state``'s room or windows."""
+    height, width = state.temp.shape[1:]
+    if kind in ("heat", "cool") and not (vec[0] <= height - 1 and vec[1] <= width - 1):
+        raise UserError(f"{kind}: ({vec[0]:g}, {vec[1]:g}) is outside the room"
+                        f" (rows 0..{height - 1}, cols 0..{width - 1})")
+    n_windows = state.window_open.shape[1]
+    if kind in ("open_window", "close_window") and target >= n_windows:
+        raise UserError(f"{kind}: no window {target} (the room has {n_windows};"
+                        " -1: every window)")
 
 
 def _model(scene: Any) -> ThermalModel:
@@ -294,6 +311,10 @@ class ThermalDriver:
 
     def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
         return encode_event(kind, target, params)
+
+    def check_event(self, state: ThermalState, kind: str, target: int,
+                    vec: tuple[float, ...]) -> None:
+        check_event(state, kind, target, vec)
 
     # --- reporting and metrics ---------------------------------------------------------
     def readings(self, scene: Any, state: ThermalState) -> np.ndarray:

@@ -13,7 +13,17 @@ from types import TracebackType
 
 def launch(target: str | None = None, argv: list[str] | None = None) -> int:
     """Open the main window on ``target`` (scene name or path, or a recording .h5; None:
-    the last one used) and run until it closes. Returns the exit code."""
+    the last one used) and run until it closes. Returns the exit code.
+
+    UserError (one line) before Qt loads if it could not open a window here: no display,
+    or system libraries its platform plugin needs are missing (see :mod:`.preflight`).
+    """
+    from simulator.errors import UserError
+    from simulator.gui.preflight import preflight
+
+    problem = preflight()
+    if problem:
+        raise UserError(problem)
     from PySide6 import QtWidgets
 
     from simulator.gui.main_window import MainWindow
