@@ -166,8 +166,11 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
     for out in outcomes:
         mark = "✔" if out["achieved_objective"] else "✘"
         base_mark = "✔" if out["achieved_base"] else "✘"
+        spec = session.lanes[out["lane"]].agents[out["agent_index"]]
+        # A trained agent's kernel name (policy, learned_pile) says less than its source.
+        who = f"trained {spec.trained}" if spec.trained else out["agent"]
         click.echo(
-            f"  lane {out['lane']}: {out['agent']:<10} {out['objective']:<16} "
+            f"  lane {out['lane']}: {who:<10} {out['objective']:<16} "
             f"{out['status']:<10} steps={out['steps']:<5} return={out['ret']:+.3f} "
             f"end={out['detail'] or '-':<12} objective {mark}  base {base_mark}"
             # Worlds where an objective is held (not reached once) say for how long.
