@@ -43,12 +43,8 @@ def maze_observations(cell, agent_pos, obj_kind, obj_color, obj_pos, maps, refre
     for e in prange(cell.shape[0]):
         if refresh[e]:
             distance_maps(cell[e], obj_kind[e], obj_pos[e], maps[e])
-        obs = np.empty((N_ACTIONS, N_OBS))
         observe(cell[e], obj_kind[e], obj_color[e], obj_pos[e], maps[e], agent_pos[e, 0],
-                agent_pos[e, 1], obs)
-        for a in range(N_ACTIONS):
-            for f in range(N_OBS):
-                out[e, a, f] = obs[a, f]
+                agent_pos[e, 1], out[e])
 
 
 def maze_maps(state: Any) -> np.ndarray:
@@ -72,11 +68,14 @@ def observation_bounds(world: str, state: Any) -> tuple[np.ndarray, np.ndarray]:
     shape = observation_shape(world, state)
     if world == "maze":
         return np.full(shape, -1, np.float32), np.full(shape, 1, np.float32)
-    low, high = np.full(shape, -np.inf, np.float32), np.full(shape, np.inf, np.float32)
+    # Finite, loose bounds: no physical reading leaves them (absolute zero up to a furnace;
+    # an arena's metres and metres per second).
     if world == "thermal":
+        low, high = np.full(shape, -273.15, np.float32), np.full(shape, 1e4, np.float32)
         n_sensors = state.sensor_pos.shape[1]
         low[n_sensors:], high[n_sensors:] = 0.0, 1.0
-    return low, high
+        return low, high
+    return np.full(shape, -1e6, np.float32), np.full(shape, 1e6, np.float32)
 
 
 def observe_copies(world: str, state: Any, maps: np.ndarray | None = None,
