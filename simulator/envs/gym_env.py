@@ -27,8 +27,9 @@ from simulator.envs.core import STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCA
 RENDER_SIZE = (480, 480)
 
 
-def observation_space(worlds: Worlds) -> spaces.Box:
-    low, high = observation_bounds(worlds.world, worlds.state)
+def observation_space(world: str, state: Any) -> spaces.Box:
+    """The observation space of ``world`` with the shapes of ``state`` (sensors, bodies)."""
+    low, high = observation_bounds(world, state)
     return spaces.Box(low, high, dtype=np.float32)
 
 
@@ -68,7 +69,7 @@ class SteerEnv(gymnasium.Env):
             raise ValueError(f"render_mode {render_mode!r}: only 'rgb_array'")
         self.render_mode = render_mode
         self.worlds = Worlds(scene, distribution, 1, (0,), (objective,))
-        self.observation_space = observation_space(self.worlds)
+        self.observation_space = observation_space(self.worlds.world, self.worlds.state)
         self.action_space = action_space(self.worlds.world)
         self._seeded = False
 
@@ -109,7 +110,7 @@ class SteerVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.num_envs = int(num_envs)
         self.worlds = Worlds(scene, distribution, self.num_envs, (0,), (objective,))
-        self.single_observation_space = observation_space(self.worlds)
+        self.single_observation_space = observation_space(self.worlds.world, self.worlds.state)
         self.single_action_space = action_space(self.worlds.world)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)

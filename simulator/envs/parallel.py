@@ -43,7 +43,7 @@ class SteerParallelEnv(ParallelEnv):
                              tuple(m.objective for m in members))
         self.possible_agents = [f"agent_{a}" for a in range(n_agents)]
         self.agents: list[str] = []
-        self._observation_space = observation_space(self.worlds)
+        self._observation_space = observation_space(self.worlds.world, self.worlds.state)
         self._action_space = action_space(self.worlds.world)
         self.metadata = {**self.metadata, "name": f"steersim_{scene}_v0"}
 
