@@ -128,8 +128,10 @@ def test_minari_round_trip_keeps_every_array(tmp_path, monkeypatch):
             assert np.array_equal(got.rewards, ep.rewards[:, 0])
             assert np.array_equal(got.terminations, ep.terminations)
             assert np.array_equal(got.truncations, ep.truncations)
-    seeds = [m["seed"] for m in dataset.storage.get_episode_metadata(range(len(episodes)))]
-    assert seeds == [ep.seed for ep in episodes]
+        seeds = [ep.seed for ep in episodes]
+        del episodes, ep  # their HDF5 handles close with the recording
+    n = len(seeds)
+    assert [m["seed"] for m in dataset.storage.get_episode_metadata(range(n))] == seeds
 
 
 def test_simulator_import_stays_free_of_the_rl_packages():
