@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agents.registry import AgentSpec, make_agent
+from agents.registry import AgentSpec
+from agents.store import build_agent
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
 from simulator.metrics import MetricsTracker
@@ -64,9 +65,14 @@ class LaneChoice:
     label: str = ""
     n_copies: int | None = None
 
-    def build(self, world: str) -> list[AgentSpec]:
-        """The lane's agents (UserError naming the agent on a bad name or parameter)."""
-        return [make_agent(m.agent, m.objective, world, **m.params) for m in self.members]
+    def build(self, world: str, scene: Scene | None = None) -> list[AgentSpec]:
+        """The lane's agents (UserError naming the agent on a bad name or parameter): every
+        name a scene takes, ``trained:FILE#k`` (FILE also looked for beside ``scene``) and
+        ``python:module:callable`` included."""
+        where = {"scene_hash": scene.content_hash,
+                 "base_dir": str(scene.path.parent) if scene.path else None} if scene else {}
+        return [build_agent(m.agent, m.objective, world, **where, **m.params)
+                for m in self.members]
 
 
 def scene_lanes(scene: Scene) -> list[LaneChoice]:
@@ -277,7 +283,7 @@ class Race:
         runs = []
         for i, choice in enumerate(self.choices):
             try:
-                agents = choice.build(self.scene.world)
+                agents = choice.build(self.scene.world, self.scene)
             except (ValueError, TypeError) as exc:  # UserError, or a parameter of a bad type
                 raise UserError(f"lane {i + 1}: {exc}") from None
             lane_scene = _lane_scene(self.scene, i)
