@@ -180,26 +180,46 @@ def observe(cell, obj_kind, obj_color, obj_pos, maps, row, col, obs):
     :func:`distance_maps` for this grid and these objects.
     """
     height, width = cell.shape
+    n_slots = obj_kind.shape[0]
     obs[:, :] = 0.0
-    here = row * width + col
-    base = np.empty(N_CHANNELS, np.int64)
-    for ch in range(N_CHANNELS):
-        base[ch] = channel_distance(ch, obj_kind, obj_color, maps, here)
-    obs[0, F_STAY] = 1.0
-    for a in range(1, N_ACTIONS):
+    # dist[ch, a]: channel ch's path distance (channel_distance) from where action a leads
+    # (a = 0: here). Each object is in three channels — its kind, its colour, "object" —
+    # so one pass over the slots fills every channel (the observation is computed every step
+    # of every copy: this loop is a vector env's cost).
+    dist = np.full((N_CHANNELS, N_ACTIONS), FAR, np.int64)
+    cells = np.full(N_ACTIONS, -1, np.int64)
+    for a in range(N_ACTIONS):
         r, c = row + DROW[a], col + DCOL[a]
         if r < 0 or c < 0 or r >= height or c >= width or cell[r, c] == CELL_WALL:
+            continue
+        cells[a] = r * width + c
+    for k in range(n_slots):
+        kind = obj_kind[k]
+        if kind == OBJ_NONE:
+            continue
+        for j in range(3):
+            ch = np.int64(kind) if j == 0 else (
+                np.int64(CH_COLOR0 + obj_color[k]) if j == 1 else np.int64(CH_OBJECT))
+            for a in range(N_ACTIONS):
+                if cells[a] >= 0 and maps[k, cells[a]] < dist[ch, a]:
+                    dist[ch, a] = maps[k, cells[a]]
+    for ch in range(CH_CORNER0, N_CHANNELS):
+        for a in range(N_ACTIONS):
+            if cells[a] >= 0:
+                dist[ch, a] = maps[n_slots + ch - CH_CORNER0, cells[a]]
+    obs[0, F_STAY] = 1.0
+    for a in range(1, N_ACTIONS):
+        if cells[a] < 0:
             obs[a, F_BLOCKED] = 1.0
             continue
-        if cell[r, c] == CELL_LAVA:
+        lava = cell[row + DROW[a], col + DCOL[a]] == CELL_LAVA
+        if lava:
             obs[a, F_LAVA] = 1.0
-        there = r * width + c
         for ch in range(N_CHANNELS):
-            d0 = base[ch]
-            d1 = channel_distance(ch, obj_kind, obj_color, maps, there)
+            d0, d1 = dist[ch, 0], dist[ch, a]
             if d0 >= FAR and d1 >= FAR:
                 continue
-            if cell[r, c] == CELL_LAVA:
+            if lava:
                 d1 = FAR
             delta = d0 - d1
             obs[a, ch] = 1.0 if delta > 0 else (-1.0 if delta < 0 else 0.0)

@@ -21,8 +21,14 @@ AGENT_NULL, AGENT_RANDOM, AGENT_THERMOSTAT, AGENT_HEURISTIC, AGENT_SEARCH = rang
 AGENT_POLICY, AGENT_LEARNED_PILE = 5, 6
 AGENT_NAMES = ("null", "random", "thermostat", "heuristic", "search")
 LEARNED_NAMES = ("policy", "learned_pile")
-AGENT_TO_IDX = {name: i for i, name in enumerate(AGENT_NAMES + LEARNED_NAMES)}
+# An agent whose actions come from outside the kernels, one step at a time (per copy): a
+# Python policy named ``python:package.module:callable`` (agents/external.py) or a
+# Gymnasium / PettingZoo env's caller (simulator/envs/).
+AGENT_EXTERNAL = 7
+EXTERNAL_NAMES = ("external",)
+AGENT_TO_IDX = {name: i for i, name in enumerate(AGENT_NAMES + LEARNED_NAMES + EXTERNAL_NAMES)}
 TRAINED_PREFIX = "trained:"
+EXTERNAL_PREFIX = "python:"
 # A learned objective (agents.maze.matches): objective[0] == OBJECTIVE_MASK, then 2 unused
 # ints' worth of header and a (kind, colour) mask of what the reward model finds rewarding.
 OBJECTIVE_MASK = -2
@@ -188,6 +194,9 @@ class AgentSpec:
     # names what the reports measure it against; its actions never read it.
     policy_objective: np.ndarray | None = None
     trained: str = ""
+    # External agents: the policy's entry point ("package.module:callable"), or "" when the
+    # caller sets the actions itself (a Gymnasium env).
+    external: str = ""
 
     @property
     def code(self) -> int:
@@ -197,6 +206,8 @@ class AgentSpec:
     def label(self) -> str:
         if self.trained:
             return f"trained {self.trained}"
+        if self.external:
+            return f"{EXTERNAL_PREFIX}{self.external} → {self.objective.text}"
         return f"{self.name} → {self.objective.text}"
 
     def kernel_objective(self) -> np.ndarray:

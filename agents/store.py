@@ -32,7 +32,14 @@ import numpy as np
 
 from agents.learners import LEARNERS, MASK_LEN, Trained
 from agents.observe import RULE_FEATURES
-from agents.registry import TRAINED_PREFIX, AgentSpec, ObjectiveLike, make_agent, parse_objective
+from agents.registry import (
+    EXTERNAL_PREFIX,
+    TRAINED_PREFIX,
+    AgentSpec,
+    ObjectiveLike,
+    make_agent,
+    parse_objective,
+)
 from agents.rules import RULE_WIDTH, compile_rules
 from simulator.errors import UserError
 from simulator.worlds.maze import ACTIONS
@@ -263,13 +270,18 @@ def build_agent(name: str, objective: str | ObjectiveLike, world: str = "maze",
                 scene_hash: str | None = None, base_dir: str | None = None,
                 **params: Any) -> AgentSpec:
     """Any agent by name: ``trained:FILE#k`` (or ``#group/k``) from a trained-agents file,
-    anything else through :func:`agents.registry.make_agent`. ``scene_hash``, when given,
+    ``python:package.module:callable`` an external policy (agents/external.py), anything
+    else through :func:`agents.registry.make_agent`. ``scene_hash``, when given,
     must be the content hash of the scene the trained agent learned on; ``base_dir``: where
     a relative FILE is looked for after the working directory. UserError on bad input.
 
     A trained agent's ``objective`` only says what reports measure it against (default:
     the scene's base objective); its actions never read it.
     """
+    if name.startswith(EXTERNAL_PREFIX):
+        from agents.external import make_external
+
+        return make_external(name, objective, world, **params)
     if not name.startswith(TRAINED_PREFIX):
         return make_agent(name, objective, world, **params)
     if params:

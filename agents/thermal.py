@@ -103,6 +103,7 @@ _ALLOWED = {
     "thermostat": ("heater", "set_point", "hysteresis"),
     "heuristic": ("heater", "rules"),
     "search": ("heater", "levels", "depth", "budget", "stride"),
+    "external": ("heater",),
 }
 # Defaults: search looks depth * stride = 36 steps ahead (about the heater-to-sensor lag of
 # the shipped rooms) over `levels` power levels, holding each choice for `stride` steps; the

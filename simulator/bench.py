@@ -110,6 +110,7 @@ def run_benchmarks(quick: bool = False,
     figures.update(_bench_recording(quick, say))
     figures.update(_bench_arena(quick, say))
     figures.update(_bench_training(quick, say))
+    figures.update(_bench_vector_env(quick, say))
     if gui:
         figures.update(_bench_gui(quick, say))
     return figures
@@ -502,6 +503,47 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
         "gui_platform": platform_name,
         "gui_other_load_cpus": round(other, 2) if other is not None else None,
     }
+
+
+def _bench_vector_env(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
+    """The native Gymnasium vector env (all copies in one kernel call per step) against
+    Gymnasium's SyncVectorEnv over the same single env, uniform random actions, at 64 and
+    4096 copies (DESIGN.md: >= 100x at 4096): walled_maze (episodes of ~100 steps) and
+    red_door/train (random moves hit an object within a few steps, so most steps redraw
+    hundreds of worlds and their observations' path maps). Needs steersim[rl]."""
+    try:
+        import gymnasium
+
+        from simulator.envs import env_id
+    except ImportError:
+        say("vector env: skipped (pip install 'steersim[rl]')")
+        return {}
+    out: dict[str, object] = {}
+    for scene, distribution in (("walled_maze", "default"), ("red_door", "train")):
+        for n_copies in (64, 4096):
+            say(f"vector env: native vs SyncVectorEnv, {n_copies} copies of"
+                f" {scene}/{distribution}")
+            rates = {}
+            for mode in ("vector_entry_point", "sync"):
+                envs = gymnasium.make_vec(env_id(scene), num_envs=n_copies,
+                                          vectorization_mode=mode, distribution=distribution)
+                envs.reset(seed=0)
+                # Sync steps cost ~n_copies times more: fewer of them measure it as well.
+                n_steps = max(2, (20 if quick else 100) * (64 if mode == "sync" else 4096)
+                              // n_copies)
+                actions = np.random.default_rng(0).integers(0, 5, (n_steps, n_copies))
+
+                def run(envs=envs, actions=actions) -> None:
+                    for row in actions:
+                        envs.step(row)
+
+                rates[mode] = n_steps * n_copies / _timed(run)
+                envs.close()
+            key = f"{scene}_{n_copies}"
+            out[f"vector_env_native_steps_per_s_{key}"] = rates["vector_entry_point"]
+            out[f"vector_env_sync_steps_per_s_{key}"] = rates["sync"]
+            out[f"vector_env_ratio_{key}"] = rates["vector_entry_point"] / rates["sync"]
+    return out
 
 
 def _bench_training(quick: bool, say: Callable[[str], None]) -> dict[str, object]:

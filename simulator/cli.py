@@ -518,8 +518,13 @@ def present(file: str | None, episode: int | None, run_number: int | None, fulls
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=True))
-@click.option("-o", "--output", required=True, type=click.Path(),
+@click.option("-o", "--output", type=click.Path(),
               help="Video to write: OUT.mp4 or OUT.gif.")
+@click.option("--format", "fmt", type=click.Choice(["video", "minari"]), default="video",
+              show_default=True,
+              help="video (-o OUT.mp4|gif), or minari: a Minari dataset (needs steersim[rl]).")
+@click.option("--dataset-id", help="With --format minari: the dataset's id, e.g."
+              " steersim/red_door-v0 (written under MINARI_DATASETS_PATH).")
 @click.option("--fps", type=float, default=6.0, show_default=True,
               help="Recorded steps per second of video (one frame per step).")
 @click.option("--size", help="Frame size WxH (default 1280x720 for MP4, 960x540 for GIF).")
@@ -528,9 +533,15 @@ def present(file: str | None, episode: int | None, run_number: int | None, fulls
 @click.option("--run", "run_number", type=click.IntRange(min=0),
               help="Every lane of run R side by side (default: the first run).")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
-def export(file: str, output: str, fps: float, size: str | None, episode: int | None,
-           run_number: int | None, force: bool) -> None:
-    """Export recording FILE as an MP4 or GIF video, drawn as `steersim present` shows it."""
+def export(file: str, output: str | None, fmt: str, dataset_id: str | None, fps: float,
+           size: str | None, episode: int | None, run_number: int | None, force: bool) -> None:
+    """Export recording FILE as an MP4 or GIF video, drawn as `steersim present` shows it,
+    or (--format minari) as a Minari offline-RL dataset."""
+    if fmt == "minari":
+        _export_minari(file, dataset_id, force)
+        return
+    if output is None:
+        raise UserError("export: give -o OUT.mp4 or OUT.gif (or --format minari)")
     from simulator import export as video
 
     bars: list[Any] = []  # opened at the first frame, so a bad input prints only its error
@@ -550,6 +561,19 @@ def export(file: str, output: str, fps: float, size: str | None, episode: int | 
     size_bytes = result.path.stat().st_size
     click.echo(f"wrote {result.path}: {result.frames} frames, {result.size[0]}x"
                f"{result.size[1]} at {result.fps:g} fps, {_size(size_bytes)}")
+
+
+def _export_minari(file: str, dataset_id: str | None, force: bool) -> None:
+    if not dataset_id:
+        raise UserError("export --format minari: give --dataset-id, e.g. steersim/red_door-v0")
+    try:
+        from simulator.envs.minari_export import export_minari
+    except ImportError as exc:
+        raise UserError(f"export --format minari needs the rl extra (pip install"
+                        f" 'steersim[rl]'): {exc}") from None
+    result = export_minari(file, dataset_id, force=force)
+    click.echo(f"wrote Minari dataset {result.dataset_id}: {result.episodes} episodes,"
+               f" {result.steps} steps")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -131,8 +131,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
-# AgentSpec fields added for trained agents; None / "" mean "not trained".
-_OPTIONAL_AGENT_FIELDS = ("policy_objective", "trained")
+# AgentSpec fields added for trained and external agents; None / "" mean "not set".
+_OPTIONAL_AGENT_FIELDS = ("policy_objective", "trained", "external")
 
 
 def agent_to_dict(agent: AgentSpec) -> dict[str, Any]:

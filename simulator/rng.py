@@ -17,6 +17,7 @@ STREAM_NOISE = 3
 STREAM_NOISE_ACTION = 4
 STREAM_TRAIN = 5  # learners: episode seeds, weight initialisation, exploration
 STREAM_MIX = 6  # learners: which distribution a training episode is drawn from
+STREAM_ENV = 7  # Gymnasium envs: the seeds of episodes redrawn after a reset (simulator/envs)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

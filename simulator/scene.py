@@ -16,7 +16,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agents.observe import CORNERS
-from agents.registry import AGENT_NAMES, TRAINED_PREFIX, AgentSpec, parse_objective
+from agents.registry import (
+    AGENT_NAMES,
+    EXTERNAL_PREFIX,
+    TRAINED_PREFIX,
+    AgentSpec,
+    parse_objective,
+)
 from agents.store import build_agent
 from simulator.arena_scene import ArenaDistributionModel, ArenaModel, pack_arena
 from simulator.arena_scene import physics_params as arena_physics
@@ -46,9 +52,9 @@ class AgentModel(_Strict):
     @field_validator("agent")
     @classmethod
     def _known_agent(cls, value: str) -> str:
-        if value not in AGENT_NAMES and not value.startswith(TRAINED_PREFIX):
+        if value not in AGENT_NAMES and not value.startswith((TRAINED_PREFIX, EXTERNAL_PREFIX)):
             raise ValueError(f"unknown agent {value!r} (choose from {', '.join(AGENT_NAMES)},"
-                             f" or {TRAINED_PREFIX}FILE#k)")
+                             f" {TRAINED_PREFIX}FILE#k or {EXTERNAL_PREFIX}module:callable)")
         return value
 
 

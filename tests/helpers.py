@@ -111,3 +111,16 @@ ALL_COLOURS = '["red", "green", "blue", "yellow"]'
 def door_scene(name: str, door: str, key: str, seed: int = 2) -> Scene:
     """The DOOR_SCENE with these training colours, validated."""
     return Scene.from_text(DOOR_SCENE.format(name=name, door=door, key=key, seed=seed))
+
+
+def loaded_after_import(modules: str, watched: tuple[str, ...]) -> set[str]:
+    """Which of ``watched`` a fresh interpreter has in sys.modules after ``import modules``
+    (a comma list), run from the repository root."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"import sys, {modules}; print(','.join(m for m in {watched!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    return set(filter(None, out.stdout.strip().split(",")))

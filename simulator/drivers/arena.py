@@ -21,7 +21,8 @@ import numpy as np
 from numba import njit, prange
 
 from agents.arena import act
-from agents.registry import AgentSpec, parse_objective
+from agents.external import external_actions
+from agents.registry import AGENT_EXTERNAL, AgentSpec, parse_objective
 from agents.rules import RULE_WIDTH
 from simulator.arena_scene import ArenaModel, bins, physics_params
 from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
@@ -59,10 +60,11 @@ def _skip_past_events(ev_step, step):
 def _begin_step(e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
                 objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
                 radius, mass, restitution, friction, role, wall_kind, wall, goal, goal_code,
-                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes):
+                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes, ext_action):
     """Before copy e's world step ``step``: apply the events logged for it, then let every
-    agent set its pusher's thrust (N) in ``thrust`` (B, 2). Returns (next event index,
-    world steps simulated inside searches)."""
+    agent set its pusher's thrust (N) in ``thrust`` (B, 2); an external agent's action is
+    ``ext_action[e, a]`` ((E, A, 2) float64, one step per call; (0, A, 2) when none).
+    Returns (next event index, world steps simulated inside searches)."""
     while i_ev < ev_step.shape[0] and ev_step[i_ev] == step:
         if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
             apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], params, pos, vel,
@@ -71,12 +73,15 @@ def _begin_step(e, s, step, i_ev, seed, params, codes, agent_params, rules, n_ru
     thrust[:] = 0.0
     searched = 0
     for a in range(codes.shape[0]):
-        ax, ay, rule, nodes, steps = act(
-            codes[a], agent_params[a], rules[a], n_rules[a], objectives[a], bodies[a], a, seed,
-            e, step, params, pos[e], vel[e], radius[e], mass[e], restitution[e], friction[e],
-            role[e], wall_kind[e], wall[e], box[e, 0], box[e, 1], wind[e], goal[e],
-            goal_code[e],
-        )
+        if codes[a] == AGENT_EXTERNAL:
+            ax, ay, rule, nodes, steps = ext_action[e, a, 0], ext_action[e, a, 1], -1, 0, 0
+        else:
+            ax, ay, rule, nodes, steps = act(
+                codes[a], agent_params[a], rules[a], n_rules[a], objectives[a], bodies[a], a,
+                seed, e, step, params, pos[e], vel[e], radius[e], mass[e], restitution[e],
+                friction[e], role[e], wall_kind[e], wall[e], box[e, 0], box[e, 1], wind[e],
+                goal[e], goal_code[e],
+            )
         searched += steps
         norm2 = ax * ax + ay * ay
         if norm2 > 1.0:  # thrust saturates whatever a policy asks
@@ -113,7 +118,7 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
                   bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel, radius,
                   mass, restitution, friction, role, wall_kind, wall, goal, goal_code, box, wind,
                   noise, held, ret, t, status, tr_action, tr_reward, tr_rule, tr_nodes,
-                  world_steps):
+                  world_steps, ext_action):
     """Advance every running copy by up to ``n_steps`` steps, in place, copies in parallel.
 
     Per step of copy e: apply the events logged for (t[e], e), let every agent choose its
@@ -125,7 +130,8 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
     ev_target, ev_copy int32 (-1: every copy), ev_params (n, N_EVENT_PARAMS) float64.
     State arrays as in :class:`ArenaState`. Traces (S, E, A[, 2]) — action float64 (NaN
     where a copy had stopped), reward float64, rule int16, nodes int32 — or S = 0 to skip;
-    world_steps (E,) int64 accumulates the searches' simulated steps.
+    world_steps (E,) int64 accumulates the searches' simulated steps. ext_action
+    (E, A, 2) float64: external agents' actions for one step (see :func:`_begin_step`).
     """
     n_bodies = pos.shape[1]
     for copy in prange(pos.shape[0]):
@@ -144,7 +150,7 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
                 e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
                 objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
                 radius, mass, restitution, friction, role, wall_kind, wall, goal, goal_code,
-                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes)
+                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes, ext_action)
             world_steps[e] += searched
             world_step(params, seed, e, step, pos[e], vel[e], radius[e], mass[e],
                        restitution[e], friction[e], thrust, wind[e], noise[e], wall_kind[e],
@@ -159,7 +165,7 @@ def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rule
                        bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
                        radius, mass, restitution, friction, role, wall_kind, wall, goal,
                        goal_code, box, wind, noise, held, ret, t, status, tr_action, tr_reward,
-                       tr_rule, tr_nodes, world_steps):
+                       tr_rule, tr_nodes, world_steps, ext_action):
     """:func:`arena_rollout` for few copies of many bodies: copies in turn, each step
     parallel over bodies (:func:`~simulator.worlds.arena.world_step_wide`). Same
     arguments, bit-identical results."""
@@ -178,7 +184,7 @@ def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rule
                 e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
                 objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
                 radius, mass, restitution, friction, role, wall_kind, wall, goal, goal_code,
-                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes)
+                box, wind, noise, thrust, tr_action, tr_rule, tr_nodes, ext_action)
             world_steps[e] += searched
             world_step_wide(params, seed, e, step, pos[e], vel[e], radius[e], mass[e],
                             restitution[e], friction[e], thrust, wind[e], noise[e],
@@ -315,10 +321,12 @@ class ArenaDriver:
 
     def advance(self, state: ArenaState, agents: list[AgentSpec], events: EventArrays,
                 params: np.ndarray, seed: int, n_steps: int, trace: bool = True,
-                out: StepTrace | None = None) -> StepTrace:
+                out: StepTrace | None = None,
+                actions: np.ndarray | None = None) -> StepTrace:
         """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
         (action (S, E, A, 2) float64 thrust in the unit disc, NaN once a copy stopped;
-        ``out`` refilled if given: see WorldDriver.advance)."""
+        ``out`` refilled if given, ``actions`` for external agents: see
+        WorldDriver.advance)."""
         n_copies, n_agents = state.n_copies, len(agents)
         pushers = np.flatnonzero(state.role[0] == ROLE_PUSHER).astype(np.int32)
         if n_agents > min(len(pushers), arena.MAX_AGENTS):
@@ -353,14 +361,17 @@ class ArenaDriver:
             world_steps = np.zeros(n_copies, np.int64)
         wide = n_copies < numba.get_num_threads() and state.n_bodies >= WIDE_MIN_BODIES
         kernel = arena_rollout_wide if wide else arena_rollout
-        kernel(
-            n_steps, seed, params, codes, agent_params, rules, n_rules, objectives,
-            pushers[:n_agents], events.step, events.kind, events.target, events.params,
-            events.copy, state.pos, state.vel, state.radius, state.mass, state.restitution,
-            state.friction, state.role, state.wall_kind, state.wall, state.goal,
-            state.goal_code, state.box, state.wind, state.noise, state.held, state.ret,
-            state.t, state.status, action, reward, rule, nodes, world_steps,
-        )
+        for step, ext in external_actions(self.kind, state, agents, n_steps, actions):
+            r = slice(step, step + 1) if ext.shape[0] else slice(0, rows)
+            kernel(
+                1 if ext.shape[0] else n_steps, seed, params, codes, agent_params, rules,
+                n_rules, objectives, pushers[:n_agents], events.step, events.kind,
+                events.target, events.params, events.copy, state.pos, state.vel,
+                state.radius, state.mass, state.restitution, state.friction, state.role,
+                state.wall_kind, state.wall, state.goal, state.goal_code, state.box,
+                state.wind, state.noise, state.held, state.ret, state.t, state.status,
+                action[r], reward[r], rule[r], nodes[r], world_steps, ext,
+            )
         if out is not None:
             return out
         return StepTrace(action=action, reward=reward,

@@ -132,10 +132,14 @@ class WorldDriver(Protocol):
 
     def advance(self, state: Any, agents: list[Any], events: EventArrays, params: np.ndarray,
                 seed: int, n_steps: int, trace: bool,
-                out: StepTrace | None = None) -> StepTrace:
+                out: StepTrace | None = None,
+                actions: np.ndarray | None = None) -> StepTrace:
         """Step ``state`` in place; ``out``: a trace this driver returned before for the
         same ``n_steps``, copies and agents, refilled instead of allocating one (entries of
-        copies that did not step keep their old values)."""
+        copies that did not step keep their old values). External agents
+        (``AGENT_EXTERNAL``) act one step per kernel call: on ``actions`` (E, A, W) float64
+        when given (then ``n_steps`` must be 1: a Gymnasium env), else on what their
+        policies return (agents/external.py)."""
         ...
 
     def outcomes(self, scene: Any, state: Any, copy: int, agents: list[Any],

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from agents.external import external_actions
 from agents.maze import act, matches, nearest_target, search_act
-from agents.registry import AGENT_SEARCH, AgentSpec, parse_objective
+from agents.registry import AGENT_EXTERNAL, AGENT_SEARCH, AgentSpec, parse_objective
 from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
 from simulator.errors import UserError
 from simulator.worlds import maze
@@ -33,7 +34,7 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
                  ev_step, ev_kind, ev_target, ev_params, ev_copy,
                  cell, agent_pos, obj_kind, obj_color, obj_pos, obj_reward, t, status, ret,
                  reached, noise,
-                 tr_action, tr_reward, tr_rule, tr_nodes, world_steps):
+                 tr_action, tr_reward, tr_rule, tr_nodes, world_steps, ext_action):
     """Advance every running copy by up to ``n_steps`` steps, in place.
 
     Per step of copy e: apply the events logged for (t[e], e), let the agent act, maybe
@@ -44,7 +45,8 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
     ev_params (n_events, N_EVENT_PARAMS) float64, ev_copy int32 (-1: every copy).
     State arrays as in :class:`MazeState`. Traces are (n_steps, E) — action int8, reward
     float64, rule int16, nodes int32 — or (0, E) to skip tracing; world_steps (E,) int64
-    accumulates the search's simulated steps.
+    accumulates the search's simulated steps. ext_action (E,) int64: each copy's action
+    for an external agent (``AGENT_EXTERNAL``; one step per call), else (0,).
     """
     n_copies = cell.shape[0]
     trace = tr_action.shape[0] > 0
@@ -72,10 +74,13 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
                                     agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise)
                     i_ev += 1
                 row, col, noise_e = agent_pos[e, 0], agent_pos[e, 1], noise[e]
-            action, rule, nodes, steps = act(
-                agent_code, agent_params, rules, objective, cell_e, kind_e, color_e, pos_e,
-                reward_e, row, col, seed, e, step, params,
-            )
+            if agent_code == AGENT_EXTERNAL:
+                action, rule, nodes, steps = ext_action[e], -1, 0, 0
+            else:
+                action, rule, nodes, steps = act(
+                    agent_code, agent_params, rules, objective, cell_e, kind_e, color_e,
+                    pos_e, reward_e, row, col, seed, e, step, params,
+                )
             searched += steps
             action = slip(action, noise_e, seed, e, step)
             row, col, reward, terminated, slot = transition(
@@ -203,9 +208,11 @@ class MazeDriver:
 
     def advance(self, state: MazeState, agents: list[AgentSpec], events: EventArrays,
                 params: np.ndarray, seed: int, n_steps: int, trace: bool = True,
-                out: StepTrace | None = None) -> StepTrace:
+                out: StepTrace | None = None,
+                actions: np.ndarray | None = None) -> StepTrace:
         """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
-        (``out`` refilled if given: see WorldDriver.advance)."""
+        (``out`` refilled if given; ``actions`` for an external agent: see
+        WorldDriver.advance)."""
         if len(agents) != 1:
             raise UserError(f"a maze lane holds exactly one agent, not {len(agents)}")
         agent = agents[0]
@@ -223,14 +230,18 @@ class MazeDriver:
             rule = np.full((rows, n_copies), -1, np.int16)
             nodes = np.zeros((rows, n_copies), np.int32)
             world_steps = np.zeros(n_copies, np.int64)
-        maze_rollout(
-            n_steps, seed, params, agent.code, agent.params, agent.rules,
-            agent.kernel_objective(),
-            events.step, events.kind, events.target, events.params, events.copy,
-            state.cell, state.agent_pos, state.obj_kind, state.obj_color, state.obj_pos,
-            state.obj_reward, state.t, state.status, state.ret, state.reached, state.noise,
-            action, reward, rule, nodes, world_steps,
-        )
+        objective = agent.kernel_objective()
+        for s, ext in external_actions(self.kind, state, agents, n_steps, actions):
+            rows_s = slice(s, s + 1) if ext.shape[0] else slice(0, rows)
+            maze_rollout(
+                1 if ext.shape[0] else n_steps, seed, params, agent.code, agent.params,
+                agent.rules, objective,
+                events.step, events.kind, events.target, events.params, events.copy,
+                state.cell, state.agent_pos, state.obj_kind, state.obj_color, state.obj_pos,
+                state.obj_reward, state.t, state.status, state.ret, state.reached,
+                state.noise, action[rows_s], reward[rows_s], rule[rows_s], nodes[rows_s],
+                world_steps, ext[:, 0, 0].astype(np.int64),
+            )
         if out is not None:
             return out
         # One agent per maze lane: the agent axis is added as a view, not a copy.

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from agents.registry import AgentSpec, ObjectiveLike, parse_objective
+from agents.external import external_actions
+from agents.registry import AGENT_EXTERNAL, AgentSpec, ObjectiveLike, parse_objective
 from agents.thermal import AP_HEATER, ThermalObjective, act
 from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
 from simulator.errors import UserError
@@ -41,7 +42,8 @@ def thermal_rollout(n_steps, seed, params, agent_code, agent_params, rules, n_ru
                     objective, ev_step, ev_kind, ev_target, ev_params, ev_copy,
                     temp, cell, tag, sensor_pos, sensor_prev, heater_watts, heater_power,
                     energy, window_open, outside_offset, hour0, noise, held, ret, t, status,
-                    tr_action, tr_reward, tr_rule, tr_nodes, tr_heater, world_steps):
+                    tr_action, tr_reward, tr_rule, tr_nodes, tr_heater, world_steps,
+                    ext_action):
     """Advance every running copy by up to ``n_steps`` steps, in place.
 
     Per step of copy e: apply the events logged for (t[e], e); every agent chooses its
@@ -56,6 +58,8 @@ def thermal_rollout(n_steps, seed, params, agent_code, agent_params, rules, n_ru
     State arrays as in :class:`ThermalState`. Traces are (n_steps, E, A) — action (power)
     float64, reward float64, rule int16, nodes int32, heater (on after acting) int8 — or
     (0, E, A) to skip tracing; world_steps (E,) int64 accumulates the search's steps.
+    ext_action (E, A) float64: the power of each external agent (``AGENT_EXTERNAL``; one
+    step per call), else (0, A).
     """
     n_copies, height, width = temp.shape
     n_agents = agent_code.shape[0]
@@ -96,11 +100,15 @@ def thermal_rollout(n_steps, seed, params, agent_code, agent_params, rules, n_ru
             t_out = outside_temperature(params, hour0[e], outside_offset[e], step)
             set_boundary(a, dirichlet_open, t_out)  # agents see open windows at t_out
             for ag in range(n_agents):
-                p, rule, nodes, steps = act(
-                    agent_code[ag], ag, agent_params[ag], rules[ag, :n_rules[ag]],
-                    objective[ag], a, gx, gy, dtc, air, heat_cells, heat_gain, dirichlet_open,
-                    sensor_pos[e], sensor_prev[e], heater_watts[e], heater_power[e],
-                    window_open[e], t_out, hour0[e], outside_offset[e], seed, e, step, params)
+                if agent_code[ag] == AGENT_EXTERNAL:
+                    p, rule, nodes, steps = ext_action[e, ag], -1, 0, 0
+                else:
+                    p, rule, nodes, steps = act(
+                        agent_code[ag], ag, agent_params[ag], rules[ag, :n_rules[ag]],
+                        objective[ag], a, gx, gy, dtc, air, heat_cells, heat_gain,
+                        dirichlet_open, sensor_pos[e], sensor_prev[e], heater_watts[e],
+                        heater_power[e], window_open[e], t_out, hour0[e], outside_offset[e],
+                        seed, e, step, params)
                 power[ag] = min(max(p, 0.0), 1.0)
                 searched += steps
                 if trace:
@@ -268,9 +276,11 @@ class ThermalDriver:
 
     def advance(self, state: ThermalState, agents: list[AgentSpec], events: EventArrays,
                 params: np.ndarray, seed: int, n_steps: int, trace: bool = True,
-                out: StepTrace | None = None) -> StepTrace:
+                out: StepTrace | None = None,
+                actions: np.ndarray | None = None) -> StepTrace:
         """Advance ``state`` in place by up to ``n_steps`` steps; returns the per-step trace
-        (``out`` refilled if given: see WorldDriver.advance)."""
+        (``out`` refilled if given; ``actions`` for external agents: see
+        WorldDriver.advance)."""
         agent_params = self._agent_params(state, agents)
         n_copies, n_agents = state.n_copies, len(agents)
         n_rules = np.array([len(a.rules) for a in agents], np.int64)
@@ -293,16 +303,20 @@ class ThermalDriver:
             heater = np.full((rows, n_copies, n_agents), -1, np.int8)
             world_steps = np.zeros(n_copies, np.int64)
         s = state
-        thermal_rollout(
-            n_steps, seed, params, np.array([a.code for a in agents], np.int64),
-            agent_params, rules, n_rules,
-            np.stack([_as_objective(a.objective).as_array() for a in agents]),
-            events.step, events.kind, events.target, events.params, events.copy,
-            s.temp, s.cell, s.tag, s.sensor_pos, s.sensor_prev, s.heater_watts,
-            s.heater_power, s.energy, s.window_open, s.outside_offset, s.hour0, s.noise,
-            s.held, s.ret, s.t, s.status,
-            action, reward, rule, nodes, heater, world_steps,
-        )
+        codes = np.array([a.code for a in agents], np.int64)
+        objectives = np.stack([_as_objective(a.objective).as_array() for a in agents])
+        for step, ext in external_actions(self.kind, state, agents, n_steps, actions):
+            r = slice(step, step + 1) if ext.shape[0] else slice(0, rows)
+            thermal_rollout(
+                1 if ext.shape[0] else n_steps, seed, params, codes, agent_params, rules,
+                n_rules, objectives,
+                events.step, events.kind, events.target, events.params, events.copy,
+                s.temp, s.cell, s.tag, s.sensor_pos, s.sensor_prev, s.heater_watts,
+                s.heater_power, s.energy, s.window_open, s.outside_offset, s.hour0, s.noise,
+                s.held, s.ret, s.t, s.status,
+                action[r], reward[r], rule[r], nodes[r], heater[r], world_steps,
+                np.ascontiguousarray(ext[:, :, 0]),
+            )
         if out is not None:
             return out
         return StepTrace(action=action, reward=reward,
