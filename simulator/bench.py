@@ -607,3 +607,108 @@ def _bench_training(quick: bool, say: Callable[[str], None]) -> dict[str, object
         out[f"study_{learner}_total_s"] = (t_train + t_eval) * scale
         out[f"study_{learner}_agents_timed"] = n_study
     return out
+
+
+def _rss_mb() -> float:
+    """This process's resident set size in MB (Linux /proc; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def soak(minutes: float, say: Callable[[str], None],
+         record_every_s: float = 60.0) -> dict[str, object]:
+    """Play the GUI offscreen for ``minutes``: walled_maze's three lanes at 60 steps/s with
+    loop on, a wall drawn through the perturbation path every 0.5 s (alternately drawn
+    and erased), and a recording started every ``record_every_s`` seconds and stopped 10 s
+    later. Samples RSS and the frame interval each minute; reports RSS growth per minute
+    (a least-squares slope over the minutes after the first, so the warm-up's one-off
+    allocations do not count), the growth over the whole run, and frame-time drift (the
+    median frame interval of the last minute over the first)."""
+    import math
+    import statistics
+    import sys
+    import tempfile
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY")
+                                                 or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6 import QtCore, QtTest, QtWidgets
+
+    from simulator.gui.main_window import MainWindow
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    say(f"soak: walled_maze, 3 lanes, 60 steps/s, perturbations, a recording every"
+        f" {record_every_s:g} s, for {minutes:g} min ({QtWidgets.QApplication.platformName()})")
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = QtCore.QSettings(os.path.join(tmp, "soak.ini"),
+                                    QtCore.QSettings.Format.IniFormat)
+        settings.setValue("record/dir", tmp)
+        window = MainWindow("walled_maze", settings=settings)
+        window.resize(1600, 1000)
+        window.show()
+        QtTest.QTest.qWaitForWindowExposed(window, 5000)
+        window.speed_slider.setValue(math.ceil(100 * math.log10(60)))
+        window.loop_action.setChecked(True)
+        paints: list[float] = []
+        window.view(0).painted.connect(lambda _lane, when: paints.append(when))
+        state = {"k": 0, "recordings": 0}
+
+        def perturb() -> None:
+            race = window.race
+            if race is None:
+                return
+            state["k"] += 1
+            kind = "draw_wall" if state["k"] % 2 else "erase_wall"
+            try:
+                with window.worker.lock:
+                    race.perturb(kind, params={"row": 2, "col": 1 + state["k"] % 8},
+                                 lanes="all")
+            except Exception:  # noqa: BLE001 - a refused wall (agent on the cell) is fine
+                pass
+
+        def record() -> None:
+            if window.recorder is None:
+                window.toggle_record()
+                state["recordings"] += 1
+                QtCore.QTimer.singleShot(10_000, lambda: window.recorder is not None
+                                         and window.toggle_record())
+
+        timers = []
+        for interval, slot in ((500, perturb), (int(record_every_s * 1000), record)):
+            timer = QtCore.QTimer()
+            timer.timeout.connect(slot)
+            timer.start(interval)
+            timers.append(timer)
+        window.play()
+        QtCore.QTimer.singleShot(15_000, record)  # the first recording soon, then periodic
+        start = time.perf_counter()
+        rss: list[float] = []
+        frame_ms: list[float] = []
+        for minute in range(max(1, math.ceil(minutes))):
+            paints.clear()
+            end = start + min(minutes, minute + 1) * 60.0
+            while time.perf_counter() < end:
+                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            gaps = [b - a for a, b in zip(paints, paints[1:], strict=False)]
+            frame_ms.append(1000 * statistics.median(gaps) if gaps else float("nan"))
+            rss.append(_rss_mb())
+            say(f"soak: minute {minute + 1}: RSS {rss[-1]:.0f} MB, median frame"
+                f" {frame_ms[-1]:.1f} ms, {len(paints)} frames")
+        for timer in timers:
+            timer.stop()
+        window.pause()
+        if window.recorder is not None:
+            window.toggle_record()
+        window.close()
+    later = rss[1:] if len(rss) > 2 else rss
+    slope = float(np.polyfit(np.arange(len(later)), later, 1)[0]) if len(later) > 1 else 0.0
+    return {"soak_minutes": minutes, "soak_rss_start_mb": rss[0], "soak_rss_end_mb": rss[-1],
+            "soak_rss_growth_mb": rss[-1] - rss[0], "soak_rss_mb_per_min": slope,
+            "soak_frame_ms_first": frame_ms[0], "soak_frame_ms_last": frame_ms[-1],
+            "soak_frame_drift": frame_ms[-1] / frame_ms[0] if frame_ms[0] else float("nan"),
+            "soak_recordings": state["recordings"], "soak_perturbations": state["k"],
+            "soak_rss_per_minute_mb": rss, "soak_frame_ms_per_minute": frame_ms}

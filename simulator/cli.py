@@ -197,13 +197,21 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
               help="Also measure the desktop GUI: frames/s and click latency with 3 lanes at"
                    " 60 steps/s (offscreen without a display).")
 @click.option("--gui-only", is_flag=True, help="Only the GUI figures.")
-def bench(as_json: bool, quick: bool, gui: bool, gui_only: bool) -> None:
+@click.option("--soak", "soak_minutes", type=click.FloatRange(min=0.1),
+              help="Instead: play the GUI offscreen for MINUTES (3 lanes, perturbations,"
+                   " periodic recordings) and report RSS growth and frame-time drift.")
+def bench(as_json: bool, quick: bool, gui: bool, gui_only: bool,
+          soak_minutes: float | None) -> None:
     """Measure the engine: ensemble stepping and simulated steps inside the tree search
     (with --gui, the desktop GUI's frame rate and click latency too)."""
-    from simulator.bench import run_benchmarks
+    from simulator.bench import run_benchmarks, soak
 
-    figures = run_benchmarks(quick=quick, progress=None if as_json else _progress,
-                             gui=gui or gui_only, engine=not gui_only)
+    say = None if as_json else _progress
+    if soak_minutes is not None:
+        figures = soak(soak_minutes, say or (lambda _msg: None))
+    else:
+        figures = run_benchmarks(quick=quick, progress=say, gui=gui or gui_only,
+                                 engine=not gui_only)
     if as_json:
         click.echo(json.dumps(figures, indent=2))
         return
