@@ -64,8 +64,8 @@ def _scene(world: str) -> Scene:
 BAD_NUMBERS = [math.nan, math.inf, -math.inf, 1e300, -1e300, 2.0**31, -1.0, 0.5, 1e-300]
 BAD_VALUES = ["", "1", "warm", None, True, [1.0]]
 # What an event gets wrong, if anything: most events are good, the rest break one thing.
-FAULTS = [None] * 8 + ["kind", "value", "value", "missing", "unknown", "target", "lanes",
-                       "copy", "delay"]
+FAULTS = [None] * 8 + ["value"] * 4 + ["kind", "missing", "unknown", "target", "lanes",
+                                      "copy", "delay"]
 
 
 def _extent(world: str) -> tuple[float, float]:
@@ -102,8 +102,11 @@ def _good_value(name: str, rng: ParamRange, world: str) -> st.SearchStrategy[Any
 
 
 def _bad_value(rng: ParamRange) -> st.SearchStrategy[Any]:
-    return st.sampled_from([*BAD_NUMBERS, *BAD_VALUES, rng.low - 1.0, rng.high + 1.0,
-                            "dragon"])
+    """Half the time NaN or an infinity (what the probe found getting through), else a
+    number just outside the range, a huge one, or not a number at all."""
+    return st.one_of(st.sampled_from([math.nan, math.inf, -math.inf]),
+                     st.sampled_from([*BAD_NUMBERS, *BAD_VALUES, rng.low - 1.0,
+                                      rng.high + 1.0, "dragon"]))
 
 
 def _good_target(world: str, kind: str) -> st.SearchStrategy[int]:
