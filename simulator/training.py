@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,23 +68,49 @@ def _layout(scene: Scene, name: str) -> Layout:
 
 
 def train_scene(scene: Scene, req: TrainRequest,
-                progress: Callable[[str, int], None] | None = None) -> list[Trained]:
+                progress: Callable[[str, int], None] | None = None,
+                client: Any = None) -> list[Trained]:
     """Train ``req.n_agents`` agents per learner; ``progress(learner, n_done)`` as they
-    finish. Agent i of every learner has the same seed, derived from (req.seed, i)."""
+    finish. Agent i of every learner has the same seed, derived from (req.seed, i). With
+    ``client`` (dask.distributed), the agents are split into tasks on its workers: the
+    same weights bit for bit."""
     check_request(scene, req)
-    params = get_driver(scene.world).params(scene)
-    base = parse_objective(scene.model.base_objective, scene.world).as_array()
     seeds = learners.agent_seeds(req.seed, req.n_agents)
-    train_layout = _layout(scene, req.distribution)
-    mix_layout = _layout(scene, req.mix_from) if req.mix > 0 else None
+    if client is not None:
+        from simulator.cluster import train_on
+
+        return train_on(client, scene, req, progress)
     out = []
     for name in req.learners:
-        hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
-                 else dict(learners.DEFAULT_HYPER[name]))
         report = (lambda n, name=name: progress(name, n)) if progress else None
-        out.append(learners.train(name, seeds, train_layout, mix_layout, req.mix, base,
-                                  params, scene.n_object_slots, hyper, progress=report))
+        out.append(train_learner(scene, req, name, seeds, report))
     return out
+
+
+def train_learner(scene: Scene, req: TrainRequest, name: str, seeds: np.ndarray,
+                  progress: Callable[[int], None] | None = None) -> Trained:
+    """One learner's agents of ``req`` for the given seeds (any subset of the request's:
+    an agent's weights depend only on its seed)."""
+    params = get_driver(scene.world).params(scene)
+    base = parse_objective(scene.model.base_objective, scene.world).as_array()
+    train_layout = _layout(scene, req.distribution)
+    mix_layout = _layout(scene, req.mix_from) if req.mix > 0 else None
+    hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
+             else dict(learners.DEFAULT_HYPER[name]))
+    return learners.train(name, seeds, train_layout, mix_layout, req.mix, base, params,
+                          scene.n_object_slots, hyper, progress=progress)
+
+
+def concat_trained(parts: Sequence[Trained]) -> Trained:
+    """Agents of one learner trained in parts (by seed), joined in order."""
+    first = parts[0]
+    steps = [p.env_steps for p in parts]
+    return Trained(first.learner, np.concatenate([p.seeds for p in parts]),
+                   np.concatenate([p.params for p in parts]),
+                   np.concatenate([p.masks for p in parts]),
+                   [r for p in parts for r in p.rules],
+                   np.concatenate([p.curve for p in parts]), first.hyper, first.mix,
+                   None if any(s is None for s in steps) else np.concatenate(steps))
 
 
 def save(path: str | Path, scene: Scene, req: TrainRequest, trained: Sequence[Trained]) -> Path:
