@@ -536,7 +536,8 @@ def sweep(scene: str, grid_text: str | None, ensemble: int, output: str | None, 
     if out.suffix.lower() != ".csv":
         raise UserError(f"{out}: the table is CSV (name it .csv)")
     _compile_notice(sc.world)
-    local = workers == 0 and not scheduler
+    # Nothing left to run (a finished table, re-plotted): no cluster to start.
+    local = (workers == 0 and not scheduler) or sw.pending(plan, out, force) == 0
     cluster = _maybe_cluster(scheduler, not local, workers)
     with cluster as client, click.progressbar(length=len(plan.tasks), file=sys.stderr,
                                               label=f"sweeping {sc.name}",

@@ -297,18 +297,13 @@ class Table:
         self.plan = plan_
         self.header = list(plan_.header)
         self.done: set[tuple[str, ...]] = set()
-        n_key = len(plan_.columns)
         if self.path.exists() and not force:
             text = self.path.read_text(encoding="utf-8")
             if text and not text.endswith("\n"):  # a row cut short: drop it
                 text = text[: text.rfind("\n") + 1]
                 self.path.write_text(text, encoding="utf-8")
-            lines = list(csv.reader(text.splitlines()))
-            if lines and lines[0] != self.header:
-                raise UserError(f"{self.path}: a table of another sweep (its columns differ);"
-                                " write to a new file or use --force to start it again")
-            self.done = {tuple(row[:n_key]) for row in lines[1:] if row}
-            fresh = not lines
+            self.done = _done_keys(self.path, text, plan_)
+            fresh = not text
         else:
             if not self.path.parent.is_dir():
                 raise UserError(f"{self.path.parent}: no such folder")
@@ -346,6 +341,27 @@ class Table:
             w.writerow(lines[0])
             w.writerows(body)
         os.replace(tmp, self.path)
+
+
+def _done_keys(path: Path, text: str, plan_: Plan) -> set[tuple[str, ...]]:
+    lines = list(csv.reader(text.splitlines()))
+    if lines and lines[0] != list(plan_.header):
+        raise UserError(f"{path}: a table of another sweep (its columns differ);"
+                        " write to a new file or use --force to start it again")
+    n_key = len(plan_.columns)
+    # A run's rows are written together, so a complete line means a finished run (a cut
+    # line is not complete: it is dropped when the table is opened).
+    complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+    return {tuple(row[:n_key]) for row in csv.reader(complete.splitlines()[1:]) if row}
+
+
+def pending(plan_: Plan, output: str | Path, force: bool = False) -> int:
+    """How many of the plan's runs the table at ``output`` does not hold yet."""
+    path = Path(output)
+    if force or not path.exists():
+        return len(plan_.tasks)
+    done = _done_keys(path, path.read_text(encoding="utf-8"), plan_)
+    return sum(plan_.key(t) not in done for t in plan_.tasks)
 
 
 def read_table(path: str | Path) -> list[dict[str, str]]:
