@@ -32,7 +32,7 @@ def default_workers() -> int:
 @contextmanager
 def connect(scheduler: str | None = None, n_workers: int | None = None,
             dashboard_address: str | None = ":0",
-            say: Callable[[str], None] | None = None) -> Iterator[Any]:
+            say: Callable[[str], None] | None = None, timeout: str = "10s") -> Iterator[Any]:
     """A dask.distributed Client: on ``scheduler`` (``tcp://host:8786``) when given, else on
     a LocalCluster of ``n_workers`` single-threaded worker processes on 127.0.0.1. ``say``
     is told the dashboard address. UserError when the scheduler cannot be reached."""
@@ -43,7 +43,7 @@ def connect(scheduler: str | None = None, n_workers: int | None = None,
     cluster = None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=timeout)
         except (OSError, TimeoutError, ValueError) as exc:
             raise UserError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     else:
