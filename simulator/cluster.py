@@ -52,6 +52,9 @@ def connect(scheduler: str | None = None, n_workers: int | None = None,
                                dashboard_address=dashboard_address,
                                silence_logs=logging.ERROR, env=dict(WORKER_ENV))
         client = Client(cluster)
+        # Ctrl-C reaches the whole process group: the workers leave it to this process,
+        # which stops the sweep with its table intact and closes the cluster.
+        client.register_plugin(_ignore_sigint_plugin(), name="steersim-ignore-sigint")
     try:
         if say is not None:
             link = client.dashboard_link if dashboard_address is not None or scheduler else None
@@ -63,6 +66,21 @@ def connect(scheduler: str | None = None, n_workers: int | None = None,
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _ignore_sigint_plugin() -> Any:
+    """A worker plugin: the worker process ignores SIGINT (set from its main thread)."""
+    from distributed import WorkerPlugin
+
+    class IgnoreSigint(WorkerPlugin):
+        def setup(self, worker: Any) -> None:
+            import signal
+            import threading
+
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return IgnoreSigint()
 
 
 def map_unordered(client: Any, fn: Callable[..., Any], items: Sequence[Any], *args: Any,
