@@ -345,8 +345,20 @@ def plot(file: str, out_dir: str, basin: bool) -> None:
     baseline dashed and perturbations marked, one figure per run; and basin maps.
 
     Needs a recording made with --ensemble N > 1 (metrics are measured over the ensemble).
-    Works without a display.
+    Works without a display. A sweep's table (TABLE.csv from `steersim sweep`) gives
+    DIR/TABLE.png: outcome vs each swept parameter, with Wilson intervals.
     """
+    if file.lower().endswith(".csv"):
+        from pathlib import Path
+
+        from simulator.plots import write_sweep_figure
+        from simulator.sweep import read_table
+
+        rows = read_table(file)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        fig = Path(out_dir) / f"{Path(file).stem}.png"
+        click.echo(f"wrote {write_sweep_figure(fig, f'{Path(file).stem}: sweep', rows)}")
+        return
     import numpy as np
 
     from simulator.metrics import basin_map

@@ -198,6 +198,8 @@ def test_cli_sweep_plot_and_train_flags(tmp_path):
     again = CliRunner().invoke(main, args + ["--plot", str(fig)])  # nothing left to run
     assert again.exit_code == 0 and "0 run now, 4 already" in again.output
     assert fig.stat().st_size > 10_000
+    plotted = CliRunner().invoke(main, ["plot", str(out), "-o", str(tmp_path / "figs")])
+    assert plotted.exit_code == 0 and (tmp_path / "figs" / "t.png").stat().st_size > 10_000
     from simulator.cluster import connect
 
     with pytest.raises(UserError, match="cannot connect"):
