@@ -111,6 +111,8 @@ def run_benchmarks(quick: bool = False,
     figures.update(_bench_arena(quick, say))
     figures.update(_bench_training(quick, say))
     figures.update(_bench_vector_env(quick, say))
+    if not quick:  # starts a cluster and runs ~20 s of tasks: not a smoke test
+        figures.update(_bench_dask(say))
     if gui:
         figures.update(_bench_gui(quick, say))
     return figures
@@ -712,3 +714,81 @@ def soak(minutes: float, say: Callable[[str], None],
             "soak_frame_drift": frame_ms[-1] / frame_ms[0] if frame_ms[0] else float("nan"),
             "soak_recordings": state["recordings"], "soak_perturbations": state["k"],
             "soak_rss_per_minute_mb": rss, "soak_frame_ms_per_minute": frame_ms}
+
+
+def _noop(x: int) -> int:
+    return x
+
+
+def _timed_task(scene_text: str, scene_path: str, columns: tuple[str, ...],
+                params: dict[str, object]) -> tuple[float, list[dict[str, object]]]:
+    """A sweep task and its own duration, measured where it runs."""
+    from simulator.sweep import run_task
+
+    t0 = time.perf_counter()
+    rows = run_task(scene_text, scene_path, params, columns)
+    return time.perf_counter() - t0, rows
+
+
+def _bench_dask(say: Callable[[str], None], n_tasks: int = 8,
+                repeat: int = 2) -> dict[str, object]:
+    """Sweep tasks of >= 1 s on a 2-worker LocalCluster against the same tasks one after
+    another in this process (numba on one thread, as in each worker), best of ``repeat``
+    rounds taken in turn: tasks/s and the speed-up. The scheduling overhead per task is
+    (2 x cluster wall - the tasks' own durations measured on the workers) / tasks, as a
+    fraction of a task (target <= 10%): other load on the machine slows the tasks
+    themselves, not this difference. Plus the cluster's start-up and the cost of tasks that
+    do nothing. A note instead when Dask is not installed."""
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return {"dask": "not installed (pip install 'steersim[sweep]')"}
+    from simulator import sweep as sw
+    from simulator.cluster import connect, map_unordered
+
+    scene = Scene.load("red_door", build_lanes=False)
+    plan = sw.plan(scene, sw.parse_grid(f"seed=0:{n_tasks} agent=search ensemble=8192"))
+    args = (scene.text, str(scene.path), plan.columns)
+    say(f"dask: {n_tasks} sweep tasks (red_door, search, 8192 copies), one process vs a"
+        " 2-worker LocalCluster")
+    threads = numba.get_num_threads()
+    t0 = time.perf_counter()
+    serial_s, cluster_s, busy_s = [], [], []
+    with connect(None, 2, dashboard_address=None) as client:
+        t_start = time.perf_counter() - t0
+        list(map_unordered(client, _timed_task, plan.tasks[:4], *args))  # warm workers
+        _timed_task(*args, plan.tasks[0])
+        for _ in range(repeat):
+            numba.set_num_threads(1)
+            try:
+                t0 = time.perf_counter()
+                serial = [_timed_task(*args, t)[1] for t in plan.tasks]
+                serial_s.append(time.perf_counter() - t0)
+            finally:
+                numba.set_num_threads(threads)
+            t0 = time.perf_counter()
+            done = list(map_unordered(client, _timed_task, plan.tasks, *args))
+            cluster_s.append(time.perf_counter() - t0)
+            busy_s.append(sum(d for d, _ in done))
+        n_noop = 500
+        list(map_unordered(client, _noop, range(50)))
+        t0 = time.perf_counter()
+        list(map_unordered(client, _noop, range(n_noop)))
+        t_noop = time.perf_counter() - t0
+    best = min(range(repeat), key=lambda i: cluster_s[i])
+    t_serial, t_cluster, t_busy = min(serial_s), cluster_s[best], busy_s[best]
+    overhead = (2 * t_cluster - t_busy) / n_tasks
+    same = sorted(map(str, (r for _, r in done))) == sorted(map(str, serial))
+    return {
+        "dask_task_s": t_serial / n_tasks,
+        "dask_task_on_worker_s": t_busy / n_tasks,
+        "dask_one_process_tasks_per_s": n_tasks / t_serial,
+        "dask_2_workers_tasks_per_s": n_tasks / t_cluster,
+        "dask_speedup_2_workers": t_serial / t_cluster,
+        "dask_overhead_per_task_s": overhead,
+        "dask_overhead_fraction": overhead / (t_busy / n_tasks),
+        "dask_cluster_start_s": t_start,
+        "dask_empty_tasks_per_s": n_noop / t_noop,
+        "dask_empty_task_ms": 1000 * t_noop / n_noop,
+        "dask_rows_equal_one_process": same,
+    }

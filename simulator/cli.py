@@ -111,8 +111,6 @@ def scenes() -> None:
 def run(scene: str, agent: str | None, objective: str | None, distribution: str | None,
         steps: int | None, seed: int | None, ensemble: int, as_json: bool) -> None:
     """Run SCENE headless and print each lane's outcome (copy 0 of its ensemble)."""
-    import numpy as np
-
     from simulator.scene import Scene
     from simulator.session import Session
 
@@ -124,38 +122,18 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
                       agents=agents)
     tracker = None
     if ensemble > 1:
-        from simulator.metrics import MetricsTracker
+        from simulator.metrics import agent_metrics, run_measured
 
-        # Metrics need every step: advance one at a time, measuring as we go.
-        tracker = MetricsTracker(session)
-        limit = min(steps or session.horizon, session.horizon)
-        for _ in range(limit):
-            if session.done:
-                break
-            session.step(1, trace=False, reuse_trace=True)
-            tracker.update()
+        tracker = run_measured(session, steps)
     else:
         session.run(steps)
     outcomes = [o.as_dict() for o in session.outcomes()]
     if tracker is not None:
-        per_copy = [session.outcomes(copy) for copy in range(ensemble)]
-        for i, out in enumerate(outcomes):
-            ends = [copy_outcomes[i] for copy_outcomes in per_copy]
-            out["ensemble"] = {
-                "copies": ensemble,
-                "objective_rate": float(np.mean([o.achieved_objective for o in ends])),
-                "base_rate": float(np.mean([o.achieved_base for o in ends])),
-                "mean_return": float(np.mean([o.ret for o in ends])),
-                "mean_steps": float(np.mean([o.steps for o in ends])),
-            }
-            summary = tracker.summary(out["lane"])
-            # Rival agents share a lane's H, F and OP but each has its own F_own/OP_own.
-            own = f"_own{out['agent_index']}" if out["agent_index"] else "_own"
-            metrics = {k: v for k, v in summary.items() if "_own" not in k}
-            metrics.update({k.replace(own, "_own"): v for k, v in summary.items()
-                            if k.startswith(("F" + own + "_", "OP" + own + "_"))})
-            metrics["recovery"] = tracker.recovery(out["lane"])
-            out["metrics"] = metrics
+        from simulator.metrics import ensemble_rates
+
+        for out, rates in zip(outcomes, ensemble_rates(session), strict=True):
+            out["ensemble"] = rates
+            out["metrics"] = agent_metrics(tracker, out["lane"], out["agent_index"])
     header = {"scene": sc.name, "world": sc.world, "seed": session.seed,
               "distribution": session.distribution, "base_objective": sc.model.base_objective}
     if as_json:
@@ -440,8 +418,20 @@ def plot(file: str, out_dir: str, basin: bool) -> None:
     baseline dashed and perturbations marked, one figure per run; and basin maps.
 
     Needs a recording made with --ensemble N > 1 (metrics are measured over the ensemble).
-    Works without a display.
+    Works without a display. A sweep's table (TABLE.csv from `steersim sweep`) gives
+    DIR/TABLE.png: outcome vs each swept parameter, with Wilson intervals.
     """
+    if file.lower().endswith(".csv"):
+        from pathlib import Path
+
+        from simulator.plots import write_sweep_figure
+        from simulator.sweep import read_table
+
+        rows = read_table(file)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        fig = Path(out_dir) / f"{Path(file).stem}.png"
+        click.echo(f"wrote {write_sweep_figure(fig, f'{Path(file).stem}: sweep', rows)}")
+        return
     import numpy as np
 
     from simulator.metrics import basin_map
@@ -588,6 +578,95 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
+# --- Dask: sweeps, and train/misgen on a cluster (simulator/sweep.py, simulator/cluster.py) --
+def _dask_options(fn: Any) -> Any:
+    """--scheduler / --dask / --workers: run a command's tasks on dask.distributed."""
+    fn = click.option("--workers", type=click.IntRange(min=1, max=256),
+                      help="Workers of the LocalCluster (default: one per core).")(fn)
+    fn = click.option("--dask", "use_dask", is_flag=True,
+                      help="Split the work into tasks on a LocalCluster on this machine.")(fn)
+    return click.option("--scheduler", metavar="ADDRESS",
+                        help="Split the work into tasks on an existing dask.distributed "
+                             "cluster, e.g. tcp://host:8786.")(fn)
+
+
+def _maybe_cluster(scheduler: str | None, use_dask: bool, workers: int | None) -> Any:
+    """A Client when --scheduler or --dask asks for one (the dashboard address on stderr),
+    else a context that gives None: the work runs in this process."""
+    import contextlib
+
+    if not scheduler and not use_dask:
+        return contextlib.nullcontext(None)
+    from simulator.cluster import connect
+
+    return connect(scheduler, workers, say=lambda msg: click.echo(msg, err=True))
+
+
+@main.command()
+@click.argument("scene", default=DEFAULT_SCENE)
+@click.option("--grid", "grid_text", metavar="GRID",
+              help='Parameters to sweep: "seed=0:100 agent=search,heuristic '
+                   'distribution=train,deploy" (a:b a range, b excluded; a,b,c a list), or '
+                   "a TOML file with a [sweep] table (default: the scene's [sweep] table).")
+@click.option("--ensemble", type=click.IntRange(min=1, max=1_000_000), default=1,
+              show_default=True,
+              help="Copies per run unless the grid sweeps it; N > 1 adds the narrowing "
+                   "summary (H, F, OP) to each row.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="CSV table (default: recordings/<scene>-sweep.csv). An existing table "
+                   "of the same sweep is resumed: finished runs are skipped.")
+@click.option("--force", is_flag=True, help="Start the table again instead of resuming it.")
+@click.option("--record", "record_dir", type=click.Path(file_okay=False),
+              help="Also write one HDF5 recording per run into this folder.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="Write the figure of outcome vs each swept parameter (PNG).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing dask.distributed cluster, e.g. tcp://host:8786 "
+                   "(default: a LocalCluster on this machine).")
+@click.option("--workers", type=click.IntRange(min=0, max=256),
+              help="Workers of the LocalCluster (default: one per core); 0 runs every "
+                   "task in this process, without Dask.")
+def sweep(scene: str, grid_text: str | None, ensemble: int, output: str | None, force: bool,
+          record_dir: str | None, plot_path: str | None, scheduler: str | None,
+          workers: int | None) -> None:
+    """Run every combination of a parameter grid over SCENE as a Dask task; one row per
+    run (and agent) in a CSV table, appended as runs finish. Ctrl-C leaves a valid partial
+    table; running the same sweep again finishes it."""
+    from pathlib import Path
+
+    from simulator import sweep as sw
+    from simulator.scene import Scene
+
+    if plot_path and not plot_path.lower().endswith(".png"):
+        raise UserError(f"{plot_path}: the figure is a PNG (name it .png)")
+    sc = Scene.load(scene, build_lanes=False)
+    plan = sw.plan(sc, sw.load_grid(grid_text, sc), ensemble)
+    out = Path(output) if output else Path("recordings") / f"{sc.name}-sweep.csv"
+    if out.suffix.lower() != ".csv":
+        raise UserError(f"{out}: the table is CSV (name it .csv)")
+    _compile_notice(sc.world)
+    # Nothing left to run (a finished table, re-plotted): no cluster to start.
+    local = (workers == 0 and not scheduler) or sw.pending(plan, out, force) == 0
+    cluster = _maybe_cluster(scheduler, not local, workers)
+    with cluster as client, click.progressbar(length=len(plan.tasks), file=sys.stderr,
+                                              label=f"sweeping {sc.name}",
+                                              show_pos=True) as bar:
+        result = sw.run_sweep(plan, out, client=client, record_dir=record_dir, force=force,
+                              progress=lambda done, _total: bar.update(done - bar.pos))
+    if result.interrupted:
+        click.echo(f"steersim: interrupted: {out} holds {result.skipped + result.ran} of "
+                   f"{result.total} runs; run the same command again to finish it", err=True)
+        sys.exit(130)
+    rows = sw.read_table(out)
+    click.echo(f"{sc.name}: {result.total} runs ({result.ran} run now, {result.skipped} "
+               f"already in the table) → {out}, {len(rows)} rows")
+    click.echo(sw.format_summary(sw.outcome_by_parameter(rows)))
+    if plot_path:
+        from simulator.plots import write_sweep_figure
+
+        click.echo(f"wrote {write_sweep_figure(plot_path, f'{sc.name}: sweep', rows)}")
+
+
 # --- learned agents: train, misgen (agents/learners.py, simulator/misgen.py) ----------------
 def _learner_list(text: str) -> tuple[str, ...]:
     from agents.learners import LEARNERS
@@ -654,9 +733,10 @@ def _curve_text(curve: Any) -> str:
               help="Agents file to write (default: recordings/<scene>-agents.h5).")
 @click.option("--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the learning curves as JSON.")
+@_dask_options
 def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int | None,
           distribution: str, mix_text: str, mix_from: str, output: str | None, force: bool,
-          as_json: bool) -> None:
+          as_json: bool, scheduler: str | None, use_dask: bool, workers: int | None) -> None:
     """Train agents on SCENE's training distribution; write one agents file.
 
     Each agent perceives only the objective-free observation (object kinds and colours as
@@ -688,15 +768,18 @@ def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int
     per_run = n_agents * len(reqs[0].learners)
     total = per_run * len(reqs)
     trained = []
-    with click.progressbar(length=total, label=f"training on {sc.name}:{distribution}",
-                           file=sys.stderr, show_pos=True) as bar:
+    with _maybe_cluster(scheduler, use_dask, workers) as client, click.progressbar(
+            length=total, label=f"training on {sc.name}:{distribution}", file=sys.stderr,
+            show_pos=True) as bar:
         for k, req in enumerate(reqs):
-            offsets = {name: k * per_run + i * n_agents for i, name in enumerate(req.learners)}
+            counts = dict.fromkeys(req.learners, 0)
 
-            def progress(name: str, n_done: int, offsets: dict[str, int] = offsets) -> None:
-                bar.update(offsets[name] + n_done - bar.pos)
+            def progress(name: str, n_done: int, first: int = k * per_run,
+                         counts: dict[str, int] = counts) -> None:
+                counts[name] = n_done  # learners may progress side by side on a cluster
+                bar.update(first + sum(counts.values()) - bar.pos)
 
-            trained += training.train_scene(sc, req, progress)
+            trained += training.train_scene(sc, req, progress, client=client)
     elapsed = time.perf_counter() - start
     training.save(out, sc, reqs[0], trained)
     rows = []
@@ -775,9 +858,11 @@ def _misgen_inputs(args: tuple[str, ...]) -> tuple[Any, list[Any]]:
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per agent.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write the preference/capability figure (PNG).")
+@_dask_options
 def misgen(inputs: tuple[str, ...], distribution: str, episodes: int, seed: int | None,
            lanes: bool, no_sanity: bool, as_json: bool, as_csv: bool,
-           output: str | None) -> None:
+           output: str | None, scheduler: str | None, use_dask: bool,
+           workers: int | None) -> None:
     """What trained agents pursue after deployment: per agent, the share of episodes
     ending on the base target, a proxy, another object or nothing (Wilson 95% intervals),
     with capability; per learner, the share of agents whose majority outcome is the proxy.
@@ -794,14 +879,16 @@ def misgen(inputs: tuple[str, ...], distribution: str, episodes: int, seed: int 
 
     _compile_notice(sc.world)
     n_agents = sum(len(tr.seeds) for f in files for tr in f.groups.values())
-    with click.progressbar(length=max(n_agents, 1), label=f"deploying on {sc.name}:"
-                           f"{distribution}", file=sys.stderr, show_pos=True) as bar:
+    with _maybe_cluster(scheduler, use_dask, workers) as client, click.progressbar(
+            length=max(n_agents, 1), label=f"deploying on {sc.name}:{distribution}",
+            file=sys.stderr, show_pos=True) as bar:
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
         results = mg.study(sc, files, distribution=distribution, n_episodes=episodes,
-                           seed=seed, sanity=not no_sanity, lanes=lanes, progress=progress)
+                           seed=seed, sanity=not no_sanity, lanes=lanes, progress=progress,
+                           client=client)
     groups = mg.summarise(results)
     if output:
         from simulator.plots import write_misgen_figure

@@ -293,3 +293,47 @@ def basin_map(session: Session, lane: int, objective: Any | None = None) -> np.n
     out = np.full((height, width), -1, np.int8)
     out[starts[:, 0], starts[:, 1]] = reached.astype(np.int8)
     return out
+
+
+def run_measured(session: Session, steps: int | None = None) -> MetricsTracker:
+    """Run ``session`` up to ``steps`` (default: its horizon) one step at a time, measuring
+    the narrowing series as it goes (metrics need every step)."""
+    tracker = MetricsTracker(session)
+    limit = min(steps or session.horizon, session.horizon)
+    for _ in range(limit):
+        if session.done:
+            break
+        session.step(1, trace=False, reuse_trace=True)
+        tracker.update()
+    return tracker
+
+
+def agent_metrics(tracker: MetricsTracker, lane: int, agent_index: int) -> dict[str, Any]:
+    """One agent's narrowing summary: the lane's shared H, F and OP, its own F_own/OP_own
+    (rival agents share a lane's H, F and OP but each has its own pair), and the lane's
+    recovery times."""
+    summary = tracker.summary(lane)
+    own = f"_own{agent_index}" if agent_index else "_own"
+    out: dict[str, Any] = {k: v for k, v in summary.items() if "_own" not in k}
+    out.update({k.replace(own, "_own"): v for k, v in summary.items()
+                if k.startswith(("F" + own + "_", "OP" + own + "_"))})
+    out["recovery"] = tracker.recovery(lane)
+    return out
+
+
+def ensemble_rates(session: Session) -> list[dict[str, float]]:
+    """Per agent of every lane (in :meth:`Session.outcomes` order), over the ensemble: the
+    fraction of copies that reached the agent's objective and the base objective, the mean
+    return and the mean steps."""
+    per_copy = [session.outcomes(copy) for copy in range(session.n_copies)]
+    out = []
+    for i in range(len(per_copy[0])):
+        ends = [copy_outcomes[i] for copy_outcomes in per_copy]
+        out.append({
+            "copies": session.n_copies,
+            "objective_rate": float(np.mean([o.achieved_objective for o in ends])),
+            "base_rate": float(np.mean([o.achieved_base for o in ends])),
+            "mean_return": float(np.mean([o.ret for o in ends])),
+            "mean_steps": float(np.mean([o.steps for o in ends])),
+        })
+    return out

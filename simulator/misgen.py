@@ -227,10 +227,13 @@ def summarise(results: Sequence[AgentResult]) -> list[GroupSummary]:
 def study(scene: Scene, files: Sequence[AgentsFile], *, distribution: str = "deploy",
           n_episodes: int = 1000, seed: int | None = None, sanity: bool = True,
           lanes: bool = False,
-          progress: Callable[[int, int], None] | None = None) -> list[AgentResult]:
+          progress: Callable[[int, int], None] | None = None,
+          client: Any = None) -> list[AgentResult]:
     """Measure every agent of every file (and with ``lanes`` the scene's own lanes, as
     hand-told references) on ``distribution`` and, with ``sanity``, on the training
     distribution each group learned on. UserError when a file was trained on another scene.
+    With ``client`` (dask.distributed) the agents are measured in tasks on its workers
+    (the same results, in the same order).
     """
     from simulator.training import final_return
 
@@ -266,19 +269,21 @@ def study(scene: Scene, files: Sequence[AgentsFile], *, distribution: str = "dep
             jobs.append((spec, {"name": label, "group": f"lane {k}: {label}",
                                 "learner": f"told {spec.objective.text}", "mix": 0.0,
                                 "index": k, "train_return": float("nan")}))
-    results = []
-    total = len(jobs) * len(dists)
-    done = 0
-    for spec, meta in jobs:
-        for d in dists:
-            train_return = meta.pop("train_return", float("nan"))
-            r = measure(scene, spec, drawn[d], **meta)
-            r.train_return = train_return
-            meta["train_return"] = train_return
-            results.append(r)
-            done += 1
+    runs = [(spec, {k: v for k, v in meta.items() if k != "train_return"}, d)
+            for spec, meta in jobs for d in dists]
+    returns = [meta["train_return"] for _, meta in jobs for _ in dists]
+    if client is not None:
+        from simulator.cluster import measure_on
+
+        results = measure_on(client, scene, runs, drawn, progress)
+    else:
+        results = []
+        for spec, meta, d in runs:
+            results.append(measure(scene, spec, drawn[d], **meta))
             if progress is not None:
-                progress(done, total)
+                progress(len(results), len(runs))
+    for r, train_return in zip(results, returns, strict=True):
+        r.train_return = train_return
     return results
 
 

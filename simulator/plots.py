@@ -254,3 +254,50 @@ def write_goalsets_figure(path: str | Path, title: str, reports: Sequence[object
     layout.addLabel(title, row=0, col=0, size="14pt")
     goalsets_plot(layout.addPlot(row=1, col=0), reports)
     return _export(layout, Path(path), width)
+
+
+def write_sweep_figure(path: str | Path, title: str, rows: Sequence[dict[str, str]],
+                       width: int = 1200) -> Path:
+    """The figure of ``steersim sweep --plot``: for each swept parameter, the fraction of
+    runs (copies) reaching the base objective and the agent's own objective at each of its
+    values, with Wilson 95% intervals. Numeric parameters on a numeric axis, others by
+    name."""
+    from simulator.sweep import outcome_by_parameter
+
+    _app()
+    import pyqtgraph as pg
+
+    by_param = outcome_by_parameter(rows)
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+    n_cols = 1 if len(by_param) <= 1 else 2
+    n_rows = max(1, -(-len(by_param) // n_cols))
+    layout = pg.GraphicsLayoutWidget()
+    layout.resize(width, 120 + 380 * n_rows)
+    layout.addLabel(title, row=0, col=0, colspan=n_cols, size="14pt")
+    series = (("base", "base objective reached", LANE_COLOURS[0], -0.08),
+              ("objective", "own objective reached", LANE_COLOURS[1], 0.08))
+    for k, (name, points) in enumerate(by_param.items()):
+        plot = layout.addPlot(row=1 + k // n_cols, col=k % n_cols)
+        plot.setLabel("bottom", name)
+        plot.setLabel("left", "fraction of runs (Wilson 95%)")
+        plot.setYRange(-0.02, 1.02)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.addLegend(offset=(10, -10))
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).enableAutoSIPrefix(False)
+        try:
+            x = np.array([float(p.value) for p in points])
+            shift = 0.01 * (np.ptp(x) or 1.0)
+        except ValueError:  # names: one tick each
+            x = np.arange(len(points), dtype=float)
+            shift = 1.0
+            plot.getAxis("bottom").setTicks([[(i, p.value) for i, p in enumerate(points)]])
+        for attr, label, colour, offset in series:
+            y = np.array([getattr(p, attr) for p in points])
+            ci = np.array([getattr(p, f"{attr}_ci") for p in points]).reshape(-1, 2)
+            xs = x + offset * shift
+            plot.plot(xs, y, pen=pg.mkPen(colour, width=2), symbol="o", symbolBrush=colour,
+                      name=label)
+            plot.addItem(pg.ErrorBarItem(x=xs, y=y, top=ci[:, 1] - y, bottom=y - ci[:, 0],
+                                         beam=0.06 * shift, pen=pg.mkPen(colour)))
+    return _export(layout, Path(path), width)

@@ -147,6 +147,9 @@ class SceneModel(_Strict):
     proxies: list[str] = Field(default_factory=list)
     thermal: ThermalModel | None = None  # the room and its physics (thermal world only)
     arena: ArenaModel | None = None  # rules of motion (arena world only)
+    # A parameter grid for `steersim sweep` (name → list of values or a "0:100" range;
+    # checked by simulator/sweep.py when a sweep runs).
+    sweep: dict[str, Any] = Field(default_factory=dict)
 
 
 class MazeLayout:
@@ -293,8 +296,9 @@ class Scene:
         return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS
 
     def lane_agent_group(self, index: int, agent: str | None = None,
-                         objective: str | None = None) -> list[AgentSpec]:
-        """Lane ``index``'s agents; ``agent``/``objective`` override the scene (UserError)."""
+                         objective: str | None = None, **extra: Any) -> list[AgentSpec]:
+        """Lane ``index``'s agents; ``agent``/``objective`` override the scene, ``extra``
+        parameters are set on every agent of the lane (UserError)."""
         group = []
         for member in self.model.lanes[index].members():
             name = agent or member.agent
@@ -303,6 +307,7 @@ class Scene:
             # heater or pusher it drives), without which two overridden agents would collide.
             params = dict(member.params) if name == member.agent else {
                 key: value for key, value in member.params.items() if key in BINDING_PARAMS}
+            params.update(extra)
             group.append(build_agent(
                 name, objective or member.objective or self.model.base_objective, self.world,
                 scene_hash=self.content_hash,

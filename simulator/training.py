@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -98,36 +99,49 @@ def concat(parts: list[Trained]) -> Trained:
 
 def train_scene(scene: Scene, req: TrainRequest,
                 progress: Callable[[str, int], None] | None = None, chunk: int = 16,
-                on_chunk: Callable[[str, Trained], None] | None = None) -> list[Trained]:
+                on_chunk: Callable[[str, Trained], None] | None = None,
+                client: Any = None) -> list[Trained]:
     """Train ``req.n_agents`` agents per learner, ``chunk`` agents at a time.
 
     ``progress(learner, n_done)`` and ``on_chunk(learner, trained_so_far)`` after every
     chunk (``on_chunk`` may raise to stop: the GUI's cancel). Agent i of every learner has
     the same seed, derived from (req.seed, i), so the chunking changes nothing trained.
+    With ``client`` (dask.distributed), the agents are split into tasks on its workers:
+    the same weights bit for bit.
     """
     check_request(scene, req)
-    params = get_driver(scene.world).params(scene)
-    base = parse_objective(scene.model.base_objective, scene.world).as_array()
     seeds = learners.agent_seeds(req.seed, req.n_agents)
-    train_layout = _layout(scene, req.distribution)
-    mix_layout = _layout(scene, req.mix_from) if req.mix > 0 else None
+    if client is not None:
+        from simulator.cluster import train_on
+
+        return train_on(client, scene, req, progress)
     out = []
     for name in req.learners:
-        hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
-                 else dict(learners.DEFAULT_HYPER[name]))
         parts: list[Trained] = []
         for start in range(0, req.n_agents, chunk):
-            part = learners.train(name, np.ascontiguousarray(seeds[start:start + chunk]),
-                                  train_layout, mix_layout, req.mix, base, params,
-                                  scene.n_object_slots, hyper, chunk=chunk)
+            part = train_learner(scene, req, name,
+                                 np.ascontiguousarray(seeds[start:start + chunk]))
             parts.append(part)
-            done = start + len(part.seeds)
             if progress is not None:
-                progress(name, done)
+                progress(name, start + len(part.seeds))
             if on_chunk is not None:
                 on_chunk(name, concat(parts))
         out.append(concat(parts))
     return out
+
+
+def train_learner(scene: Scene, req: TrainRequest, name: str, seeds: np.ndarray,
+                  progress: Callable[[int], None] | None = None) -> Trained:
+    """One learner's agents of ``req`` for the given seeds (any subset of the request's:
+    an agent's weights depend only on its seed)."""
+    params = get_driver(scene.world).params(scene)
+    base = parse_objective(scene.model.base_objective, scene.world).as_array()
+    train_layout = _layout(scene, req.distribution)
+    mix_layout = _layout(scene, req.mix_from) if req.mix > 0 else None
+    hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
+             else dict(learners.DEFAULT_HYPER[name]))
+    return learners.train(name, seeds, train_layout, mix_layout, req.mix, base, params,
+                          scene.n_object_slots, hyper, progress=progress)
 
 
 def save(path: str | Path, scene: Scene, req: TrainRequest, trained: Sequence[Trained]) -> Path:
