@@ -17,7 +17,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from agents.registry import AgentSpec, make_agent
+from agents.registry import AgentSpec
+from agents.store import build_agent
 from simulator.drivers import StepTrace
 from simulator.errors import UserError
 from simulator.metrics import MetricsTracker
@@ -64,9 +65,13 @@ class LaneChoice:
     label: str = ""
     n_copies: int | None = None
 
-    def build(self, world: str) -> list[AgentSpec]:
-        """The lane's agents (UserError naming the agent on a bad name or parameter)."""
-        return [make_agent(m.agent, m.objective, world, **m.params) for m in self.members]
+    def build(self, world: str, scene_hash: str | None = None,
+              base_dir: str | None = None) -> list[AgentSpec]:
+        """The lane's agents (UserError naming the agent on a bad name or parameter);
+        ``trained:FILE#k`` agents too, checked against ``scene_hash`` and looked for
+        beside the scene (``base_dir``)."""
+        return [build_agent(m.agent, m.objective, world, scene_hash=scene_hash,
+                            base_dir=base_dir, **m.params) for m in self.members]
 
 
 def scene_lanes(scene: Scene) -> list[LaneChoice]:
@@ -277,7 +282,9 @@ class Race:
         runs = []
         for i, choice in enumerate(self.choices):
             try:
-                agents = choice.build(self.scene.world)
+                agents = choice.build(
+                    self.scene.world, self.scene.content_hash,
+                    str(self.scene.path.parent) if self.scene.path else None)
             except (ValueError, TypeError) as exc:  # UserError, or a parameter of a bad type
                 raise UserError(f"lane {i + 1}: {exc}") from None
             lane_scene = _lane_scene(self.scene, i)
