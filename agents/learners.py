@@ -620,3 +620,13 @@ def train(learner: str, seeds: np.ndarray, train_layout: Layout, mix_layout: Lay
         rules = [table[i, : n_rules[i]].copy() for i in range(n)]
     return Trained(learner, np.asarray(seeds, np.int64), params_out, masks, rules, curve,
                    hyper, float(mix), steps)
+
+
+def final_return(curve: np.ndarray) -> np.ndarray:
+    """(N,) the last finite value of each agent's training curve (N, I)."""
+    out = np.full(curve.shape[0], np.nan)
+    for i, row in enumerate(curve):
+        finite = row[np.isfinite(row)]
+        if finite.size:
+            out[i] = finite[-1]
+    return out

@@ -761,6 +761,7 @@ def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int
 
     import numpy as np
 
+    from agents.learners import final_return
     from simulator import training
 
     _compile_notice(sc.world)
@@ -784,7 +785,7 @@ def train(scene: str, learner_text: str, n_agents: int, seed: int, episodes: int
     training.save(out, sc, reqs[0], trained)
     rows = []
     for tr in trained:
-        final = training.final_return(tr.curve)
+        final = final_return(tr.curve)
         rows.append({"learner": tr.learner, "agents": len(tr.seeds), "mix": tr.mix,
                      "hyper": tr.hyper, "final_return_mean": float(np.nanmean(final)),
                      "final_return_sd": float(np.nanstd(final)),

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.learners import final_return
 from agents.observe import CORNERS, FAR, corner_cells, start_distances
 from agents.registry import AgentSpec, parse_objective
 from agents.store import AgentsFile, agent_from_file, build_agent
@@ -235,8 +236,6 @@ def study(scene: Scene, files: Sequence[AgentsFile], *, distribution: str = "dep
     With ``client`` (dask.distributed) the agents are measured in tasks on its workers
     (the same results, in the same order).
     """
-    from simulator.training import final_return
-
     for f in files:
         if f.scene_hash != scene.content_hash:
             raise UserError(

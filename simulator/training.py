@@ -150,13 +150,3 @@ def save(path: str | Path, scene: Scene, req: TrainRequest, trained: Sequence[Tr
                              scene_hash=scene.content_hash, scene_toml=scene.text,
                              world=scene.world, seed=req.seed, distribution=req.distribution,
                              mix_from=req.mix_from, version=__version__)
-
-
-def final_return(curve: np.ndarray) -> np.ndarray:
-    """(N,) the last finite value of each agent's training curve (N, I)."""
-    out = np.full(curve.shape[0], np.nan)
-    for i, row in enumerate(curve):
-        finite = row[np.isfinite(row)]
-        if finite.size:
-            out[i] = finite[-1]
-    return out

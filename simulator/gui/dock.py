@@ -85,8 +85,7 @@ def is_trained(agent: str) -> bool:
 def describe_agents_file(agents: Any, file_name: str) -> list[tuple[str, str]]:
     """(agent name, tooltip) of every agent of an open :class:`agents.store.AgentsFile`:
     its learner and kind, seed and final train return."""
-    from agents.learners import LEARNER_KIND
-    from simulator.training import final_return
+    from agents.learners import LEARNER_KIND, final_return
 
     out = []
     for group, tr in agents.groups.items():

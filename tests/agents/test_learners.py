@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from agents import learners
-from agents.learners import LEARNERS, OBJECTIVE_MASK, rule_text
+from agents.learners import LEARNERS, OBJECTIVE_MASK, final_return, rule_text
 from agents.observe import OBS_FEATURES, RULE_FEATURES, observe_state
 from agents.registry import OBJECTIVE_MASK as REGISTRY_MASK
 from agents.registry import make_agent
 from agents.rules import compile_rules
 from simulator.scene import Scene
 from simulator.session import Session
-from simulator.training import TrainRequest, final_return, train_scene
+from simulator.training import TrainRequest, train_scene
 
 TRAIN_SCENES = ("red_door", "corner_goal", "colour_vs_shape")
 # Small budgets keep the suite fast; the defaults learn more (see steersim bench).
