@@ -10,14 +10,17 @@ agents) at the same paths.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from simulator.errors import UserError
+from simulator.scene import Scene
 
 # Each worker is one process with one thread; its numba kernels use one thread too, so two
 # workers on two cores do not fight over them.
@@ -138,69 +141,17 @@ def n_workers(client: Any) -> int:
     return max(1, len(client.scheduler_info()["workers"]))
 
 
-# --- training and the misgeneralization study, split into tasks --------------------------
-def _train_part(scene_text: str, scene_path: str | None, req: Any, part: tuple[str, int, int]
-                ) -> Any:
-    from agents.learners import agent_seeds
-    from simulator.sweep import scene_from_text
-    from simulator.training import train_learner
-
-    learner, lo, hi = part
-    scene = scene_from_text(scene_text, scene_path)
-    return train_learner(scene, req, learner, agent_seeds(req.seed, hi - lo, first=lo))
-
-
-def train_on(client: Any, scene: Any, req: Any,
-             progress: Callable[[str, int], None] | None = None) -> list[Any]:
-    """:func:`simulator.training.train_scene` with each learner's agents split into tasks
-    by seed: agent i keeps seed ``agent_seeds(req.seed, n)[i]``, so the weights are the same
-    bit for bit as a local run's. ``progress(learner, n_done)`` as parts finish."""
-    from simulator.training import concat
-
-    parts = [(name, lo, hi) for name in req.learners
-             for lo, hi in chunks(req.n_agents, n_workers(client))]
-    done = dict.fromkeys(req.learners, 0)
-
-    def finished(i: int) -> None:
-        name, lo, hi = parts[i]
-        done[name] += hi - lo
-        if progress is not None:
-            progress(name, done[name])
-
-    out = map_ordered(client, _train_part, parts, scene.text, _path(scene), req,
-                      finished=finished)
-    return [concat([r for (nm, _, _), r in zip(parts, out, strict=True) if nm == name])
-            for name in req.learners]
-
-
 def _path(scene: Any) -> str | None:
     return str(scene.path) if scene.path else None
 
 
-def _measure_part(scene_text: str, scene_path: str | None, drawn: dict[str, Any],
-                  jobs: list[tuple[Any, dict[str, Any], str]]) -> list[Any]:
-    from simulator.misgen import measure
-    from simulator.sweep import scene_from_text
-
-    scene = scene_from_text(scene_text, scene_path)
-    return [measure(scene, spec, drawn[dist], **meta) for spec, meta, dist in jobs]
+def scene_args(scene: Any) -> tuple[str, str | None]:
+    """What a task needs to rebuild ``scene`` on a worker: its text and path."""
+    return scene.text, _path(scene)
 
 
-def measure_on(client: Any, scene: Any, jobs: Sequence[tuple[Any, dict[str, Any], str]],
-               drawn: dict[str, Any], progress: Callable[[int, int], None] | None = None
-               ) -> list[Any]:
-    """:func:`simulator.misgen.measure` of every (agent, meta, distribution) job, in
-    tasks of several jobs each, the episodes sent to every worker once. Results in job
-    order, identical to measuring them here. ``progress(n_done, n_jobs)``."""
-    episodes = client.scatter(drawn, broadcast=True)
-    spans = chunks(len(jobs), n_workers(client))
-    done = [0]
-
-    def finished(i: int) -> None:
-        done[0] += spans[i][1] - spans[i][0]
-        if progress is not None:
-            progress(done[0], len(jobs))
-
-    parts = map_ordered(client, _measure_part, [list(jobs[lo:hi]) for lo, hi in spans],
-                        scene.text, _path(scene), episodes, finished=finished)
-    return [r for part in parts for r in part]
+@functools.lru_cache(maxsize=8)
+def scene_from_text(text: str, path: str | None) -> Scene:
+    """A worker's copy of a scene sent as text, built once per process (lanes not built:
+    tasks name their agents themselves)."""
+    return Scene.from_text(text, Path(path) if path else None, build_lanes=False)

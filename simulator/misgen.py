@@ -30,6 +30,7 @@ from agents.learners import final_return
 from agents.observe import CORNERS, FAR, corner_cells, start_distances
 from agents.registry import AgentSpec, parse_objective
 from agents.store import AgentsFile, agent_from_file, build_agent
+from simulator.cluster import chunks, map_ordered, n_workers, scene_args, scene_from_text
 from simulator.drivers import EventArrays, get_driver
 from simulator.errors import UserError
 from simulator.scene import Scene
@@ -272,8 +273,6 @@ def study(scene: Scene, files: Sequence[AgentsFile], *, distribution: str = "dep
             for spec, meta in jobs for d in dists]
     returns = [meta["train_return"] for _, meta in jobs for _ in dists]
     if client is not None:
-        from simulator.cluster import measure_on
-
         results = measure_on(client, scene, runs, drawn, progress)
     else:
         results = []
@@ -300,3 +299,30 @@ def format_groups(groups: Sequence[GroupSummary]) -> str:
     lines.append("  (fractions of episodes: mean ± sd across agents; proxy-majority: agents whose"
                  " most frequent outcome is the proxy, Wilson 95%)")
     return "\n".join(lines)
+
+
+# --- measuring in tasks on a dask.distributed cluster (simulator/cluster.py) ---------------
+def _measure_part(scene_text: str, scene_path: str | None, drawn: dict[str, Episodes],
+                  jobs: list[tuple[AgentSpec, dict[str, Any], str]]) -> list[AgentResult]:
+    scene = scene_from_text(scene_text, scene_path)
+    return [measure(scene, spec, drawn[dist], **meta) for spec, meta, dist in jobs]
+
+
+def measure_on(client: Any, scene: Scene, jobs: Sequence[tuple[AgentSpec, dict[str, Any], str]],
+               drawn: dict[str, Episodes], progress: Callable[[int, int], None] | None = None
+               ) -> list[AgentResult]:
+    """:func:`measure` of every (agent, meta, distribution) job, in tasks of several jobs
+    each, the episodes sent to every worker once. Results in job order, identical to
+    measuring them here. ``progress(n_done, n_jobs)``."""
+    episodes = client.scatter(drawn, broadcast=True)
+    spans = chunks(len(jobs), n_workers(client))
+    done = [0]
+
+    def finished(i: int) -> None:
+        done[0] += spans[i][1] - spans[i][0]
+        if progress is not None:
+            progress(done[0], len(jobs))
+
+    parts = map_ordered(client, _measure_part, [list(jobs[lo:hi]) for lo, hi in spans],
+                        *scene_args(scene), episodes, finished=finished)
+    return [r for part in parts for r in part]

@@ -20,7 +20,6 @@ Dask is imported only by :mod:`simulator.cluster`, when a cluster is used.
 from __future__ import annotations
 
 import csv
-import functools
 import math
 import os
 import re
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simulator.cluster import scene_from_text
 from simulator.errors import UserError
 from simulator.scene import Scene
 
@@ -218,12 +218,6 @@ def lane_scene(scene: Scene, lane: int) -> Scene:
              for p in model.perturbations if p.lanes == "all" or lane in p.lanes]
     only = model.model_copy(update={"lanes": [model.lanes[lane]], "perturbations": perts})
     return Scene(only, scene.text, scene.path, scene.layouts)
-
-
-@functools.lru_cache(maxsize=8)
-def scene_from_text(text: str, path: str | None) -> Scene:
-    """A worker's copy of the sweep's scene, built once per process."""
-    return Scene.from_text(text, Path(path) if path else None, build_lanes=False)
 
 
 def recording_name(params: dict[str, Any], columns: Sequence[str]) -> str:

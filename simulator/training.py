@@ -19,6 +19,7 @@ from agents.learners import LEARNERS, Layout, Trained
 from agents.registry import parse_objective
 from agents.store import write_agents_file
 from simulator import __version__
+from simulator.cluster import chunks, map_ordered, n_workers, scene_args, scene_from_text
 from simulator.drivers import get_driver
 from simulator.errors import UserError
 from simulator.scene import Scene
@@ -112,8 +113,6 @@ def train_scene(scene: Scene, req: TrainRequest,
     check_request(scene, req)
     seeds = learners.agent_seeds(req.seed, req.n_agents)
     if client is not None:
-        from simulator.cluster import train_on
-
         return train_on(client, scene, req, progress)
     out = []
     for name in req.learners:
@@ -150,3 +149,32 @@ def save(path: str | Path, scene: Scene, req: TrainRequest, trained: Sequence[Tr
                              scene_hash=scene.content_hash, scene_toml=scene.text,
                              world=scene.world, seed=req.seed, distribution=req.distribution,
                              mix_from=req.mix_from, version=__version__)
+
+
+# --- the same, split into tasks on a dask.distributed cluster (simulator/cluster.py) -------
+def _train_part(scene_text: str, scene_path: str | None, req: TrainRequest,
+                part: tuple[str, int, int]) -> Trained:
+    learner, lo, hi = part
+    scene = scene_from_text(scene_text, scene_path)
+    return train_learner(scene, req, learner,
+                         learners.agent_seeds(req.seed, hi - lo, first=lo))
+
+
+def train_on(client: Any, scene: Scene, req: TrainRequest,
+             progress: Callable[[str, int], None] | None = None) -> list[Trained]:
+    """:func:`train_scene` with each learner's agents split into tasks by seed: agent i
+    keeps seed ``agent_seeds(req.seed, n)[i]``, so the weights are the same bit for bit as
+    a local run's. ``progress(learner, n_done)`` as parts finish."""
+    parts = [(name, lo, hi) for name in req.learners
+             for lo, hi in chunks(req.n_agents, n_workers(client))]
+    done = dict.fromkeys(req.learners, 0)
+
+    def finished(i: int) -> None:
+        name, lo, hi = parts[i]
+        done[name] += hi - lo
+        if progress is not None:
+            progress(name, done[name])
+
+    out = map_ordered(client, _train_part, parts, *scene_args(scene), req, finished=finished)
+    return [concat([r for (nm, _, _), r in zip(parts, out, strict=True) if nm == name])
+            for name in req.learners]
