@@ -34,13 +34,6 @@ def agents_file(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(tmp_path) -> QtCore.QSettings:
-    s = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    s.setValue("record/dir", str(tmp_path / "recordings"))
-    return s
-
-
-@pytest.fixture
 def window(qtbot, settings):
     w = MainWindow(SCENE, settings=settings)
     qtbot.addWidget(w)

@@ -21,13 +21,6 @@ SCENES = sorted(p.stem for p in (ROOT / "scenes").glob("*.toml"))
 
 
 @pytest.fixture
-def settings(tmp_path) -> QtCore.QSettings:
-    s = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
-    s.setValue("record/dir", str(tmp_path / "recordings"))
-    return s
-
-
-@pytest.fixture
 def open_window(qtbot, settings):
     def make(target: str = "walled_maze") -> MainWindow:
         window = MainWindow(target, settings=settings)
