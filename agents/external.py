@@ -1,7 +1,8 @@
 """Your own policy in a lane: ``agent = "python:package.module:callable"``.
 
 The callable is called once per step on the lane's observations batched over its copies,
-``policy(obs) -> actions``: obs ``(E, *shape)`` float32 as :mod:`agents.sense` defines
+``policy(obs) -> actions``: obs ``(E, *shape)`` float32 as the world's ``sense`` module
+(``simulator/worlds/<kind>/sense.py``) defines
 them per world, actions ``(E,)`` integers 0..4 (maze), ``(E,)`` power fractions (thermal)
 or ``(E, 2)`` thrusts (arena). Everything else — slip noise, physics, rewards, the
 horizon — stays in the world's kernels: the policy only chooses, the kernel executes, one
@@ -27,13 +28,11 @@ import numpy as np
 from agents.registry import (
     AGENT_EXTERNAL,
     EXTERNAL_PREFIX,
-    PARAM_BUILDERS,
     AgentSpec,
     ObjectiveLike,
-    parse_objective,
 )
-from agents.sense import ACTION_WIDTH, observe_copies
-from simulator.errors import UserError
+from simulator.core.errors import UserError
+from simulator.worlds import agent_params, parse_objective, sense
 
 Policy = Callable[[np.ndarray], Any]
 _POLICIES: dict[str, Policy] = {}
@@ -78,14 +77,14 @@ def make_external(name: str, objective: str | ObjectiveLike, world: str = "maze"
     entry = name[len(EXTERNAL_PREFIX):]
     load_policy(entry)
     obj = parse_objective(objective, world) if isinstance(objective, str) else objective
-    vec, rules, _ = PARAM_BUILDERS[world]("external", params)
+    vec, rules, _ = agent_params(world, "external", params)
     return AgentSpec("external", obj, vec, rules, (), world, external=entry)
 
 
 def check_actions(actions: Any, world: str, n_copies: int, who: str) -> np.ndarray:
     """One external agent's actions as (E, ACTION_WIDTH) float64; UserError naming ``who``
     when their shape or values are wrong."""
-    width = ACTION_WIDTH[world]
+    width = sense(world).ACTION_WIDTH
     expected = (n_copies, width) if width > 1 else (n_copies,)
     try:
         arr = np.asarray(actions, dtype=np.float64)
@@ -99,8 +98,9 @@ def check_actions(actions: Any, world: str, n_copies: int, who: str) -> np.ndarr
                         f" (one per copy of the {world} lane)")
     if not np.all(np.isfinite(arr)):
         raise UserError(f"{who}: returned a non-finite action")
-    if world == "maze" and not np.all((arr == np.round(arr)) & (arr >= 0) & (arr <= 4)):
-        raise UserError(f"{who}: maze actions are integers 0..4 (stay, up, down, left, right)")
+    n_discrete = sense(world).N_DISCRETE
+    if n_discrete and not np.all((arr == np.round(arr)) & (arr >= 0) & (arr < n_discrete)):
+        raise UserError(f"{who}: {world} actions are integers 0..{n_discrete - 1}")
     return arr.reshape(n_copies, width)
 
 
@@ -114,7 +114,7 @@ def external_actions(world: str, state: Any, agents: list[AgentSpec], n_steps: i
     each agent's policy returns on the state as it is after the previous step; the pairs
     end early once every copy has stopped.
     """
-    n_copies, n_agents, width = state.n_copies, len(agents), ACTION_WIDTH[world]
+    n_copies, n_agents, width = state.n_copies, len(agents), sense(world).ACTION_WIDTH
     external = [a for a, agent in enumerate(agents) if agent.code == AGENT_EXTERNAL]
     if not external:
         yield 0, np.zeros((0, n_agents, width))
@@ -133,7 +133,7 @@ def external_actions(world: str, state: Any, agents: list[AgentSpec], n_steps: i
     for step in range(n_steps):
         if np.all(state.status != 0):  # every world's STATUS_RUNNING
             return
-        obs = observe_copies(world, state)
+        obs = sense(world).observe_copies(state)
         ext = np.zeros((n_copies, n_agents, width))
         for a, policy in policies:
             who = f"{EXTERNAL_PREFIX}{agents[a].external}"

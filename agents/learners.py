@@ -4,7 +4,7 @@ Each learner trains ``N`` agents in one ``prange`` over agents; agent ``i`` runs
 episodes whose seeds are drawn from (its seed, episode counter) alone, so its weights depend
 only on its seed — never on thread count or on how many agents train beside it. Every
 training episode is copy 0 of a one-copy world drawn by the engine's own
-:func:`simulator.worlds.maze.draw_copy`, stepped by the engine's own ``transition``,
+:func:`simulator.worlds.maze.kernels.draw_copy`, stepped by the engine's own ``transition``,
 ``slip`` and ``episode_status``; actions are drawn from the same counter-based streams a
 lane uses, so a training episode with episode seed ``s`` is exactly a one-copy Session run
 with seed ``s``.
@@ -13,7 +13,7 @@ Learners (what each is graded on):
 
 - ``reinforce`` — **sparse-reward RL**: REINFORCE (Williams 1992) with a per-step running
   baseline and Adam, on a linear softmax policy over the objective-free observation
-  (:mod:`agents.observe`). Only the scene's own rewards reach it.
+  (:mod:`simulator.worlds.maze.observe`). Only the scene's own rewards reach it.
 - ``bc`` — **dense supervision**: behaviour cloning of the search oracle on every state the
   learner itself visits (DAgger-style, Ross et al. 2011): a cross-entropy grade on every
   output, against the set of the base objective's optimal actions (ties allowed). The
@@ -23,11 +23,12 @@ Learners (what each is graded on):
   exploratory training episodes (each heads for a randomly chosen object); the ordinary
   tree search then plans toward every (kind, colour) the model predicts rewarding.
 - ``pile`` — **learned heuristic pile**: a readable rule table (``agents/rules.py`` format
-  over :data:`agents.observe.RULE_FEATURES`) induced from the oracle by greedy sequential
+  over :data:`simulator.worlds.maze.observe.RULE_FEATURES`) induced from the oracle by greedy
+  sequential
   covering; features that agree on every training state tie, and ties are broken by a
   per-agent random priority (training says nothing about which one to pick).
 
-Shapes: seeds (N,) int64; layouts as :func:`simulator.worlds.maze.draw_copy` takes them
+Shapes: seeds (N,) int64; layouts as :func:`simulator.worlds.maze.kernels.draw_copy` takes them
 (template (H, W) int8, obj_spec (K0, 5) float64, dist_params (6,) float64), an ``a``
 layout (train) and a ``b`` layout mixed in with probability ``mix`` (diversification);
 params (N_PARAMS,) float64 world rules; base (2,) int32 base objective.
@@ -41,21 +42,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
-from agents.goals import optimal_moves
-from agents.learned import pile_act, policy_probs, sample_action
-from agents.maze import search_act
-from agents.observe import (
-    N_CORNERS,
-    N_OBS,
-    N_RULE_FEATURES,
-    RULE_FEATURES,
-    distance_maps,
-    observe,
-    rule_features,
-)
 from agents.rules import RULE_WIDTH
-from simulator.rng import STREAM_AGENT, STREAM_MIX, STREAM_TRAIN, rand_int, rand_u64, rand_uniform
-from simulator.worlds.maze import (
+from simulator.core.rng import (
+    STREAM_AGENT,
+    STREAM_MIX,
+    STREAM_TRAIN,
+    rand_int,
+    rand_u64,
+    rand_uniform,
+)
+from simulator.worlds.maze.goals import optimal_moves
+from simulator.worlds.maze.kernels import (
     ACTIONS,
     COLORS,
     N_ACTIONS,
@@ -68,6 +65,17 @@ from simulator.worlds.maze import (
     slip,
     transition,
 )
+from simulator.worlds.maze.learned import pile_act, policy_probs, sample_action
+from simulator.worlds.maze.observe import (
+    N_CORNERS,
+    N_OBS,
+    N_RULE_FEATURES,
+    RULE_FEATURES,
+    distance_maps,
+    observe,
+    rule_features,
+)
+from simulator.worlds.maze.policies import search_act
 
 LEARNERS = ("reinforce", "bc", "reward_search", "pile")
 LEARNER_KIND = {"reinforce": "sparse RL", "bc": "dense (behaviour cloning)",
@@ -499,7 +507,7 @@ def rule_text(rules: np.ndarray) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Layout:
     """A maze distribution packed for draw_copy: template (H, W) int8, obj_spec (K0, 5)
-    float64, dist_params (6,) float64 (see simulator.worlds.maze)."""
+    float64, dist_params (6,) float64 (see simulator.worlds.maze.kernels)."""
 
     template: np.ndarray
     obj_spec: np.ndarray

@@ -5,10 +5,9 @@ A rule reads ``condition & condition ... -> action``; a condition is ``feature``
 all hold fires. Rules are data, not code branches, so they can be edited in a scene file or
 learned from training episodes.
 
-Features of the maze, from the agent's cell, toward the nearest object matching the
-objective: ``dx``/``dy`` (sign of the column/row offset: -1, 0, 1; ``dy=-1`` means above),
-``wall_<dir>``, ``lava_<dir>``, ``target_<dir>`` (a matching object is adjacent),
-``has_target``; ``<dir>`` is up, down, left or right.
+The engine is world-agnostic: a world names its feature vector and its actions
+(``simulator/worlds/maze/rules.py``, and the thermal and arena policies) and fills the
+features in its policy kernels; :func:`first_rule` is the one matcher all of them use.
 """
 
 from __future__ import annotations
@@ -16,42 +15,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.errors import UserError
-from simulator.worlds.maze import ACTIONS
+from simulator.core.errors import UserError
 
-DIRECTIONS = ("up", "down", "left", "right")
-MAZE_FEATURES = (
-    ("dx", "dy")
-    + tuple(f"wall_{d}" for d in DIRECTIONS)
-    + tuple(f"lava_{d}" for d in DIRECTIONS)
-    + tuple(f"target_{d}" for d in DIRECTIONS)
-    + ("has_target",)
-)
-FEATURE_TO_IDX = {name: i for i, name in enumerate(MAZE_FEATURES)}
-N_FEATURES = len(MAZE_FEATURES)
 MAX_CONDITIONS = 4
 RULE_WIDTH = 3 * MAX_CONDITIONS + 1  # (feature, negate, value) * 4 + action
 OP_EQ, OP_NE = 0, 1
 
-DEFAULT_MAZE_RULES: tuple[str, ...] = (
-    "target_up -> up",
-    "target_down -> down",
-    "target_left -> left",
-    "target_right -> right",
-    "dy=-1 & !wall_up & !lava_up -> up",
-    "dy=1 & !wall_down & !lava_down -> down",
-    "dx=1 & !wall_right & !lava_right -> right",
-    "dx=-1 & !wall_left & !lava_left -> left",
-    # Blocked on the only axis that matters: side-step, a reflex with no plan behind it.
-    "dx=0 & !wall_left & !lava_left -> left",
-    "dx=0 & !wall_right & !lava_right -> right",
-    "dy=0 & !wall_up & !lava_up -> up",
-    "dy=0 & !wall_down & !lava_down -> down",
-)
-
-
-def _parse_condition(text: str, rule: str,
-                     features: tuple[str, ...] = MAZE_FEATURES) -> tuple[int, int, int]:
+def _parse_condition(text: str, rule: str, features: tuple[str, ...]) -> tuple[int, int, int]:
     text = text.strip()
     if "!=" in text:
         name, value, op = *text.split("!=", 1), OP_NE
@@ -73,12 +43,11 @@ def _parse_condition(text: str, rule: str,
     return features.index(name), op, number
 
 
-def compile_rules(rules: tuple[str, ...] | list[str], features: tuple[str, ...] = MAZE_FEATURES,
-                  actions: tuple[str, ...] = ACTIONS) -> np.ndarray:
+def compile_rules(rules: tuple[str, ...] | list[str], features: tuple[str, ...],
+                  actions: tuple[str, ...]) -> np.ndarray:
     """Compile rule text to a (R, RULE_WIDTH) int32 table; UserError names a bad rule.
 
-    ``features`` and ``actions`` name the world's feature vector and action codes (the
-    maze's by default; the thermal agents pass theirs)."""
+    ``features`` and ``actions`` name the world's feature vector and action codes."""
     table = np.full((len(rules), RULE_WIDTH), -1, np.int32)
     for i, rule in enumerate(rules):
         lhs, arrow, action = rule.partition("->")

@@ -31,18 +31,12 @@ from typing import Any
 import numpy as np
 
 from agents.learners import LEARNERS, MASK_LEN, Trained
-from agents.observe import RULE_FEATURES
-from agents.registry import (
-    EXTERNAL_PREFIX,
-    TRAINED_PREFIX,
-    AgentSpec,
-    ObjectiveLike,
-    make_agent,
-    parse_objective,
-)
+from agents.registry import EXTERNAL_PREFIX, TRAINED_PREFIX, AgentSpec, ObjectiveLike
 from agents.rules import RULE_WIDTH, compile_rules
-from simulator.errors import UserError
-from simulator.worlds.maze import ACTIONS
+from simulator.core.errors import UserError
+from simulator.worlds import make_agent, parse_objective
+from simulator.worlds.maze.kernels import ACTIONS
+from simulator.worlds.maze.observe import RULE_FEATURES
 
 FORMAT = "steersim-agents"
 FORMAT_VERSION = 1

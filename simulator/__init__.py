@@ -1,7 +1,7 @@
 """steersim: a visual simulator for agent steering.
 
 The package root deliberately imports nothing heavy: no numba kernels, no Qt, no pygame.
-Headless batch jobs import the engine modules they need (``simulator.worlds.maze``,
+Headless batch jobs import the engine modules they need (``simulator.worlds.maze.kernels``,
 ``simulator.session``); the GUI lives in ``simulator.gui`` and is imported only by it.
 """
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from agents.registry import make_agent
-from simulator.drivers import EventArrays, get_driver
+from simulator.core.driver import EventArrays
 from simulator.scene import Scene
-from simulator.worlds import maze
+from simulator.worlds import get_driver, make_agent
+from simulator.worlds.maze import kernels as maze
 
 _OPEN_ROOM = """
 name = "bench_open"
@@ -147,9 +147,9 @@ def _bench_thermal(quick: bool, say: Callable[[str], None]) -> dict[str, object]
     """Heat diffusion throughput: cell updates per second of the thermostat scene's room
     (null policy, so the figure is the physics) in the fused lane kernel, and the thermal
     tree search's simulated world steps per second."""
-    from agents.registry import make_agent as make
     from simulator.session import Session
-    from simulator.worlds import thermal
+    from simulator.worlds import make_agent as make
+    from simulator.worlds.thermal import kernels as thermal
 
     driver = get_driver("thermal")
     scene = Scene.load("thermostat")
@@ -342,7 +342,7 @@ def _bench_arena(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
     a null agent — the same workload as the pymunk 7 comparison (1000 circles, same box and
     dt, measured side by side; see the arena issue's report)."""
     from simulator.session import Session
-    from simulator.worlds import arena
+    from simulator.worlds.arena import kernels as arena
 
     scene = Scene.from_text(_ARENA_1000)
     session = Session(scene, n_copies=1)
@@ -399,7 +399,7 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
     from simulator.gui.main_window import MainWindow
     from simulator.render import THEMES
     from simulator.render import maze as maze_render
-    from simulator.worlds import maze as maze_world
+    from simulator.worlds.maze import kernels as maze_world
 
     seconds = seconds or (3.0 if quick else 10.0)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
@@ -555,9 +555,9 @@ def _bench_training(quick: bool, say: Callable[[str], None]) -> dict[str, object
     episodes, for the sparse-RL and behaviour-cloning learners (the search-based learner's
     cost is extrapolated from fewer agents: its evaluation runs a tree search per step)."""
     from agents.learners import LEARNERS
-    from agents.registry import parse_objective
     from simulator import misgen
     from simulator.training import TrainRequest, train_scene
+    from simulator.worlds import parse_objective
 
     scene = Scene.load("red_door", build_lanes=False)
     out: dict[str, object] = {}

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from simulator import __version__
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 
 class _UsageError(click.UsageError):

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.scene import Scene
 
 # Each worker is one process with one thread; its numba kernels use one thread too, so two

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.recording import Recording
 from simulator.reel import Reel, parse_size
 

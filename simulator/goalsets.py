@@ -1,7 +1,8 @@
 """Dense vs sparse constraints: which candidate goals stay compatible with training.
 
 From N training episodes (copies 0..N-1 of the scene's ``train`` distribution, the same a
-Session draws), a candidate goal (:func:`agents.goals.candidate_goals`) is compatible with
+Session draws), a candidate goal (:func:`simulator.worlds.maze.goals.candidate_goals`) is
+compatible with
 training under a regime when it agrees with the base objective on every constraint the
 regime imposes:
 
@@ -23,13 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from agents.goals import Candidate, candidate_goals, pursue_goals
-from agents.registry import parse_objective
 from simulator import misgen
-from simulator.drivers import get_driver
-from simulator.errors import UserError
-from simulator.rng import STREAM_MIX, rand_uniform
+from simulator.core.errors import UserError
+from simulator.core.rng import STREAM_MIX, rand_uniform
 from simulator.scene import Scene
+from simulator.worlds import get_driver, parse_objective
+from simulator.worlds.maze.goals import Candidate, candidate_goals, pursue_goals
 
 REGIMES = ("sparse", "dense")
 # Which regime each learner's training imposes (for the side-by-side test on learners).

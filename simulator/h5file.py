@@ -28,10 +28,10 @@ import h5py
 import numpy as np
 
 from simulator import salvage
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 if TYPE_CHECKING:
-    from simulator.drivers import StepTrace
+    from simulator.core.driver import StepTrace
 
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from agents.registry import make_agent, parse_objective
 from simulator.session import Session
+from simulator.worlds import make_agent, parse_objective
 
 SERIES = ("H", "F", "OP", "F_own", "OP_own")
 FUNNEL_BINS = 48
@@ -270,7 +270,7 @@ def basin_map(session: Session, lane: int, objective: Any | None = None) -> np.n
     copy 0's initial world becomes one copy with the agent placed there; the lane's agent then
     runs for the horizon and the copies in the target set are the basin.
     """
-    from simulator.worlds import maze
+    from simulator.worlds.maze import kernels as maze
 
     if session.scene.world != "maze":
         raise NotImplementedError("basin maps are implemented for the maze world")

@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 
 from agents.learners import final_return
-from agents.observe import CORNERS, FAR, corner_cells, start_distances
-from agents.registry import AgentSpec, parse_objective
+from agents.registry import AgentSpec
 from agents.store import AgentsFile, agent_from_file, build_agent
 from simulator.cluster import chunks, map_ordered, n_workers, scene_args, scene_from_text
-from simulator.drivers import EventArrays, get_driver
-from simulator.errors import UserError
+from simulator.core.driver import EventArrays
+from simulator.core.errors import UserError
 from simulator.scene import Scene
+from simulator.worlds import get_driver, parse_objective
+from simulator.worlds.maze.observe import CORNERS, FAR, corner_cells, start_distances
 
 OUTCOMES = ("base", "proxy", "other", "nothing")
 Z95 = 1.959963984540054

@@ -21,7 +21,7 @@ from typing import Any
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (after the environment variable)
 
-from simulator.errors import UserError  # noqa: E402
+from simulator.core.errors import UserError  # noqa: E402
 from simulator.reel import Hud, Reel  # noqa: E402
 
 SPEEDS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)  # steps per second, Up / Down

@@ -55,10 +55,10 @@ import numba
 import numpy as np
 from numba.extending import intrinsic
 
-from agents.registry import AgentSpec, parse_objective
+from agents.registry import AgentSpec
 from simulator import __version__
-from simulator.drivers import StepTrace
-from simulator.errors import UserError
+from simulator.core.driver import StepTrace
+from simulator.core.errors import UserError
 from simulator.h5file import (
     _QUEUE_BYTES,
     _WORLD_RUNNING,
@@ -76,6 +76,7 @@ from simulator.h5file import (
 )
 from simulator.scene import Scene
 from simulator.session import Event, Lane, Session
+from simulator.worlds import parse_objective
 
 FORMAT = "steersim"
 FORMAT_VERSION = 1
@@ -1932,7 +1933,7 @@ class Episode:
     def world_state_at(self, t: int) -> Any:
         """The state at step ``t`` as the world's own state object with one copy (E = 1),
         ready for a renderer or a Session."""
-        from simulator.drivers import get_driver
+        from simulator.worlds import get_driver
 
         state_type = get_driver(self.recording.world).state_type
         return state_type(**{name: value[None] for name, value in self.state_at(t).items()})

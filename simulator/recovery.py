@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from simulator import salvage
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.h5file import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,

@@ -23,12 +23,12 @@ import numpy as np
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (after the environment variable)
 
-from simulator.drivers import get_driver  # noqa: E402
-from simulator.errors import UserError  # noqa: E402
+from simulator.core.errors import UserError  # noqa: E402
 from simulator.recording import Episode, Recording, reading  # noqa: E402
 from simulator.render import Flash, Overlays, has_renderer, render_world  # noqa: E402
 from simulator.render.theme import Theme, font, get_theme  # noqa: E402
 from simulator.session import Event  # noqa: E402
+from simulator.worlds import get_driver  # noqa: E402
 
 FLASH_STEPS = 4  # a perturbation's highlight fades out over this many steps after it hits
 METRICS = ("F", "OP")  # sparkline candidates, first present wins

@@ -19,10 +19,10 @@ from typing import Any, Literal
 import numpy as np
 
 from agents.registry import AgentSpec
-from simulator.drivers import EventArrays, Outcome, StepTrace, WorldDriver, get_driver
-from simulator.drivers.base import INT32_MAX
-from simulator.errors import UserError
+from simulator.core.driver import INT32_MAX, EventArrays, Outcome, StepTrace, WorldDriver
+from simulator.core.errors import UserError
 from simulator.scene import Scene
+from simulator.worlds import get_driver
 
 EventSource = Literal["user", "scene", "noise"]
 STATUS_RUNNING = 0

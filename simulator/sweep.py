@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cluster import scene_from_text
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.scene import Scene
 
 PARAMS = ("seed", "lane", "agent", "objective", "distribution", "ensemble")

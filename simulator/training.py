@@ -16,13 +16,12 @@ import numpy as np
 
 from agents import learners
 from agents.learners import LEARNERS, Layout, Trained
-from agents.registry import parse_objective
 from agents.store import write_agents_file
 from simulator import __version__
 from simulator.cluster import chunks, map_ordered, n_workers, scene_args, scene_from_text
-from simulator.drivers import get_driver
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.scene import Scene
+from simulator.worlds import get_driver, parse_objective
 
 TRAINABLE_WORLDS = ("maze",)
 

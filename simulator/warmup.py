@@ -8,20 +8,15 @@ before building its first Session and shows a notice or a progress bar if it is 
 from __future__ import annotations
 
 import os
-from importlib import import_module
 
-# The kernels a first frame of each world needs, as (module, function) pairs.
-_KERNELS = {
-    "maze": [("simulator.drivers.maze", "maze_rollout"), ("simulator.worlds.maze", "draw_initial")],
-    "arena": [("simulator.drivers.arena", "arena_rollout"),
-              ("simulator.worlds.arena", "draw_initial")],
-}
+from simulator.core.world import load_entry
+from simulator.worlds import world as world_kind
 
 
 def needs_compile(world: str = "maze") -> bool:
     """True when the on-disk cache holds no compiled version of the world's main kernels."""
-    for module, name in _KERNELS.get(world, []):
-        dispatcher = getattr(import_module(module), name)
+    for entry in world_kind(world).warmup:
+        dispatcher = load_entry(entry)
         cache = getattr(dispatcher, "_cache", None)
         index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
         if index is None or not os.path.exists(index):

@@ -1,6 +1,7 @@
 """A plain-NumPy reference of one arena step, written from the physics in the docstring of
-:mod:`simulator.worlds.arena` rather than from the kernels: all pairs tested (no cells),
-every array operation spelled out. Used to check :func:`simulator.worlds.arena.world_step`."""
+:mod:`simulator.worlds.arena.kernels` rather than from the kernels: all pairs tested (no cells),
+every array operation spelled out. Used to check
+:func:`simulator.worlds.arena.kernels.world_step`."""
 
 from __future__ import annotations
 

@@ -1,11 +1,17 @@
 """A plain-Python/NumPy reference of the maze rules, written from the rules' description
-rather than from the kernels, to check :mod:`simulator.worlds.maze` and the maze driver."""
+rather than from the kernels, to check :mod:`simulator.worlds.maze.kernels` and the maze driver."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from simulator.rng import STREAM_AGENT, STREAM_NOISE, STREAM_NOISE_ACTION, rand_int, rand_uniform
+from simulator.core.rng import (
+    STREAM_AGENT,
+    STREAM_NOISE,
+    STREAM_NOISE_ACTION,
+    rand_int,
+    rand_uniform,
+)
 
 MOVES = {0: (0, 0), 1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}
 WALL, LAVA = 1, 2

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from simulator.cli import main
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.export import export
 from simulator.reel import Reel
 

@@ -1,7 +1,8 @@
 """An external policy in plain NumPy: a linear softmax-free scorer over the maze observation.
 
 ``act(obs)`` takes the maze observation batched over a lane's copies, ``(E, 5, 18)``
-float32 (agents/sense.py), and returns one action per copy, ``(E,)`` in 0..4: the action
+float32 (simulator/worlds/maze/sense.py), and returns one action per copy, ``(E,)`` in 0..4: the
+action
 whose features score highest under ``WEIGHTS`` (18 numbers, one per feature), ties to the
 lowest action. Use it as ``--agent python:agents.examples.numpy_policy:act``.
 

@@ -4,7 +4,7 @@ The Gymnasium env (one copy), the native vector env (N copies, one compiled call
 step) and the PettingZoo env all hold a :class:`Worlds`: the scene's lane 0 with some of its
 agents made *external* (``AGENT_EXTERNAL``: their actions come from the caller), stepped
 through the world's driver and kernels like any lane — every world rule stays in the
-kernels. Observations are :mod:`agents.sense`'s.
+kernels. Observations are the world's ``sense``.
 
 Seeding. Copy ``i`` after ``reset(seed=s)`` is copy ``i`` of the scene's ensemble at seed
 ``s`` — the world ``steersim run SCENE --seed s --ensemble N`` shows — and in-episode noise
@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from agents.registry import PARAM_BUILDERS, AgentSpec, parse_objective
-from agents.sense import ACTION_WIDTH, maze_maps, observe_copies
-from simulator.drivers import EventArrays, get_driver
-from simulator.rng import STREAM_ENV, rand_u64
+from agents.registry import AgentSpec
+from simulator.core.driver import EventArrays
+from simulator.core.rng import STREAM_ENV, rand_u64
 from simulator.scene import BINDING_PARAMS, Scene
+from simulator.worlds import agent_params, get_driver, parse_objective, sense
 
 STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED = 0, 1, 2
 
@@ -53,7 +53,7 @@ def external_agent(scene: Scene, member: Any, objective: str | None) -> AgentSpe
     world = scene.world
     text = objective or member.objective or scene.model.base_objective
     binding = {k: v for k, v in member.params.items() if k in BINDING_PARAMS}
-    vec, rules, _ = PARAM_BUILDERS[world]("external", binding)
+    vec, rules, _ = agent_params(world, "external", binding)
     return AgentSpec("external", parse_objective(text, world), vec, rules, (), world)
 
 
@@ -83,7 +83,7 @@ class Worlds:
                              f" (choose from {', '.join(self.scene.distributions)})")
         self.n_copies = int(n_copies)
         members = self.scene.model.lanes[0].members()
-        if self.world == "maze":  # one agent per lane, and the scene's lanes are not needed
+        if sense(self.world).SOLO:  # one agent per lane: the scene's lanes are not needed
             members = members[:1]
             others: list[AgentSpec] = []
         else:
@@ -95,7 +95,8 @@ class Worlds:
             for a in range(len(members))
         ]
         self.controlled = controlled
-        self.width = ACTION_WIDTH[self.world]
+        self._sense = sense(self.world)
+        self.width = self._sense.ACTION_WIDTH
         self.params = self.driver.params(self.scene)
         self._events = EventArrays.empty(self.driver.n_event_params)
         self.seed = 0
@@ -110,7 +111,7 @@ class Worlds:
         """Every copy afresh: copy i is copy i of the ensemble at ``seed``."""
         self.seed, self.n_steps = int(seed), 0
         self.state = self._draw(self.n_copies, self.seed)
-        self._maps = maze_maps(self.state) if self.world == "maze" else None
+        self._maps = self._sense.scratch(self.state)
         self._refresh = np.ones(self.n_copies, np.bool_)
 
     def redraw(self, copies: np.ndarray, k: int) -> None:
@@ -124,8 +125,8 @@ class Worlds:
         self._refresh[copies] = True
 
     def observe(self) -> np.ndarray:
-        """(E, *shape) float32, :mod:`agents.sense`'s observation of every copy."""
-        obs = observe_copies(self.world, self.state, self._maps, self._refresh)
+        """(E, *shape) float32, the world's ``sense`` observation of every copy."""
+        obs = self._sense.observe_copies(self.state, self._maps, self._refresh)
         self._refresh[:] = False
         return obs
 

@@ -3,7 +3,8 @@
 ``gymnasium.make("steersim/RedDoor-v0", distribution="deploy")`` gives :class:`SteerEnv`;
 ``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`` gives
 :class:`SteerVectorEnv`, whose copies step together in one compiled kernel call per step.
-Spaces (agents/sense.py): maze observation Box(-1, 1, (5, 18)) float32 and Discrete(5)
+Spaces (simulator/worlds/<kind>/sense.py): maze observation Box(-1, 1, (5, 18)) float32 and
+Discrete(5)
 actions; thermal Box((NS + NH + NW,)) and a heater power Box(0, 1, (1,)); arena
 Box((4 B,)) and a thrust Box(-1, 1, (2,)). The reward is the scene's: the maze's object and
 step rewards, or minus the distance from the base objective (thermal kelvins out of band,
@@ -21,32 +22,32 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from agents.sense import observation_bounds
 from simulator.envs.core import STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED, Worlds
+from simulator.worlds import sense
 
 RENDER_SIZE = (480, 480)
 
 
 def observation_space(world: str, state: Any) -> spaces.Box:
     """The observation space of ``world`` with the shapes of ``state`` (sensors, bodies)."""
-    low, high = observation_bounds(world, state)
+    low, high = sense(world).observation_bounds(state)
     return spaces.Box(low, high, dtype=np.float32)
 
 
 def action_space(world: str) -> spaces.Space:
-    if world == "maze":
-        return spaces.Discrete(5)
-    if world == "thermal":
-        return spaces.Box(0.0, 1.0, (1,), np.float32)
-    return spaces.Box(-1.0, 1.0, (2,), np.float32)
+    found = sense(world)
+    if found.N_DISCRETE:
+        return spaces.Discrete(found.N_DISCRETE)
+    return spaces.Box(found.ACTION_LOW, found.ACTION_HIGH, (found.ACTION_WIDTH,), np.float32)
 
 
 def as_actions(world: str, actions: Any, n_copies: int) -> np.ndarray:
     """Gymnasium actions for ``n_copies`` copies → the kernels' (E, 1, W) float64."""
     arr = np.asarray(actions, dtype=np.float64).reshape(n_copies, 1, -1)
-    if world == "maze":
-        if not (arr.min() >= 0 and arr.max() <= 4 and np.array_equal(arr, np.floor(arr))):
-            raise ValueError(f"maze actions are integers 0..4, got {actions!r}")
+    n_discrete = sense(world).N_DISCRETE
+    if n_discrete:
+        if not (arr.min() >= 0 and arr.max() < n_discrete and np.array_equal(arr, np.floor(arr))):
+            raise ValueError(f"{world} actions are integers 0..{n_discrete - 1}, got {actions!r}")
     elif not np.isfinite(arr).all():
         raise ValueError(f"actions must be finite, got {actions!r}")
     return arr

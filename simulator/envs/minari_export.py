@@ -2,7 +2,8 @@
 
 Every complete episode of the recording becomes one Minari episode (its id in recording
 order, its ``seed`` the episode's), with Minari's layout: ``observations`` (N + 1, ...) —
-the Gymnasium envs' observation (agents/sense.py) computed from the recorded full state at
+the Gymnasium envs' observation (simulator/worlds/<kind>/sense.py) computed from the recorded full
+state at
 every step — and ``actions``, ``rewards``, ``terminations``, ``truncations`` (N, ...) of the
 lane's first agent as recorded (the executed actions: a maze slip shows as the move made).
 The spaces are the Gymnasium envs' spaces. Datasets land in Minari's local folder
@@ -17,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.sense import observe_copies
-from simulator.drivers import get_driver
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.recording import Episode, Recording
+from simulator.worlds import get_driver, sense
 
 
 @dataclass
@@ -36,12 +36,12 @@ def episode_arrays(episode: Episode) -> dict[str, np.ndarray]:
     state_type = get_driver(world).state_type
     states = state_type(**{name: episode.states(name) for name in episode.state_fields})
     actions = episode.actions[:, 0]
-    if world == "maze":
+    if sense(world).N_DISCRETE:
         actions = actions.astype(np.int64)
     else:
         actions = actions.reshape(len(actions), -1).astype(np.float32)
     return {
-        "observations": observe_copies(world, states),
+        "observations": sense(world).observe_copies(states),
         "actions": actions,
         "rewards": episode.rewards[:, 0].astype(np.float64),
         "terminations": episode.terminations.astype(np.bool_),

@@ -4,7 +4,8 @@
 ``parallel_env("dueling_thermostats")`` (a heater holding 22-23 °C against a cooler holding
 18-19 °C). Agents are ``agent_0``, ``agent_1``, ... in the lane's order, each bound to the
 lane member's pusher or heater and rewarded on that member's objective (minus the distance
-from it, per step); both see the same observation (agents/sense.py) and act simultaneously.
+from it, per step); both see the same observation (the world's ``sense`` module) and act
+simultaneously.
 Episodes are truncated at the scene's horizon. Seeding as the Gymnasium envs
 (simulator/envs/core.py): ``reset(seed=s)`` is copy 0 of the scene's ensemble at seed s.
 """

@@ -18,7 +18,7 @@ def launch(target: str | None = None, argv: list[str] | None = None) -> int:
     UserError (one line) before Qt loads if it could not open a window here: no display,
     or system libraries its platform plugin needs are missing (see :mod:`.preflight`).
     """
-    from simulator.errors import UserError
+    from simulator.core.errors import UserError
     from simulator.gui.preflight import preflight
 
     problem = preflight()

@@ -11,7 +11,7 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from agents.registry import AGENT_NAMES, TRAINED_PREFIX
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.gui.plots import lane_color
 from simulator.gui.race import LaneChoice, MemberChoice
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.goalsets import REGIMES, GoalsetReport, goalsets
 from simulator.misgen import OUTCOMES
 from simulator.plots import goalsets_plot

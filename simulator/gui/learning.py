@@ -24,7 +24,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from agents.learners import LEARNER_KIND, LEARNERS, Trained
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.gui.jobs import BackgroundJob
 from simulator.gui.plots import lane_color
 from simulator.scene import Scene

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.gui.dock import SceneDock
 from simulator.gui.goals_panel import GoalsPanel
 from simulator.gui.lanes import LanePanel
@@ -32,7 +32,7 @@ from simulator.gui.plots import LaneSeries, MetricsPlots
 from simulator.gui.qt_compat import guard_none_refcount
 from simulator.gui.race import LaneChoice, LaneView, Race, RaceView, scene_dir
 from simulator.gui.stepper import StepWorker
-from simulator.gui.tools import NOISE, Tool, tools_for
+from simulator.gui.tools import Tool, noise_control, tools_for
 from simulator.render import Flash, Overlays
 
 DEFAULT_SCENE = "red_door"
@@ -310,7 +310,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.color_box.setToolTip("Colour the Recolor tool paints")
             self.color_box.currentTextChanged.connect(self._color_changed)
             self.tool_bar.addWidget(self.color_box)
-        self.noise = NOISE.get(world) if "set_noise" in event_kinds else None
+        self.noise = noise_control(world) if "set_noise" in event_kinds else None
         if self.noise is not None:
             self.tool_bar.addSeparator()
             self.tool_bar.addWidget(QtWidgets.QLabel(" Noise "))

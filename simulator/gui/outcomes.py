@@ -19,7 +19,7 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.gui.dock import AGENTS_FILTER, trained_agent_name, trained_file_name
 from simulator.gui.jobs import BackgroundJob
 from simulator.scene import Scene

@@ -19,8 +19,8 @@ import numpy as np
 
 from agents.registry import AgentSpec
 from agents.store import build_agent
-from simulator.drivers import StepTrace
-from simulator.errors import UserError
+from simulator.core.driver import StepTrace
+from simulator.core.errors import UserError
 from simulator.metrics import MetricsTracker
 from simulator.scene import Scene
 from simulator.session import Event, Session

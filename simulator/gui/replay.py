@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.gui.plots import LaneSeries
 from simulator.metrics import recovery_times
 from simulator.recording import Episode, Recording, reading
@@ -170,8 +170,8 @@ class Replay:
         return lanes, baseline
 
     def funnel_range(self) -> tuple[float, float]:
-        from simulator.drivers import get_driver
         from simulator.gui.race import funnel_range
+        from simulator.worlds import get_driver
 
         return funnel_range(self.scene, get_driver(self.world), self.state(0))
 

@@ -16,14 +16,14 @@ Each world kind has a module ``simulator/render/<kind>.py`` providing
   (x, y) of a frame of ``size`` (maze: ``(row, col)``), or None — so a mouse gesture on
   any view lands where the user sees it.
 
-and is registered in :data:`_RENDERERS`; modules load on first use.
+and is named by its world's ``renderer`` entry point (:mod:`simulator.worlds`); modules
+load on first use.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib import import_module
 from types import ModuleType
 from typing import Any, Literal
 
@@ -33,16 +33,9 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402  (the environment variable must be set before the import)
 
 from simulator.render.theme import THEMES, Theme, get_theme  # noqa: E402
+from simulator.worlds import world  # noqa: E402
 
 ThemeName = Literal["light", "dark", "projector"]
-
-# World kind → module holding its drawing code. Add a world by adding a line here.
-_RENDERERS: dict[str, str] = {
-    "maze": "simulator.render.maze",
-    "thermal": "simulator.render.thermal",
-    "arena": "simulator.render.arena",
-}
-
 
 @dataclass
 class Flash:
@@ -82,15 +75,8 @@ class Overlays:
 
 
 def world_renderer(kind: str) -> ModuleType:
-    """The drawing module of world ``kind``; KeyError names the kinds that have one."""
-    if kind not in _RENDERERS:
-        raise KeyError(f"no renderer for world {kind!r} (have: {', '.join(_RENDERERS)})")
-    try:
-        return import_module(_RENDERERS[kind])
-    except ModuleNotFoundError as exc:
-        if exc.name == _RENDERERS[kind]:
-            raise KeyError(f"no renderer for world {kind!r} yet") from None
-        raise
+    """The drawing module of world ``kind``; KeyError names the kinds there are."""
+    return world(kind).load("renderer")
 
 
 def has_renderer(kind: str) -> bool:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.arena import (
+from agents.rules import compile_rules
+from simulator.core.errors import UserError
+from simulator.scene import Scene
+from simulator.session import Session
+from simulator.worlds import make_agent
+from simulator.worlds.arena.policies import (
     A_BUDGET,
     A_DIRECTIONS,
     A_HOLD,
@@ -15,11 +20,6 @@ from agents.arena import (
     DEFAULT_ARENA_RULES,
     parse_arena_objective,
 )
-from agents.registry import make_agent
-from agents.rules import compile_rules
-from simulator.errors import UserError
-from simulator.scene import Scene
-from simulator.session import Session
 
 N_COPIES = 8
 

@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 
 from agents.external import _POLICIES
-from agents.sense import observe_copies
 from simulator.cli import main
 from simulator.scene import Scene
 from simulator.session import Session
+from simulator.worlds.maze.sense import observe_copies
 
 POLICIES = '''
 import numpy as np
@@ -57,7 +57,7 @@ def test_policy_sees_the_lanes_batched_observation_and_its_moves_are_recorded(po
         episode = rec[0]
         assert episode.agents[0]["external"] == "my_policies:toward_door"
         first = episode.world_state_at(0)
-        expected = np.argmax(observe_copies("maze", first)[0] @ _toward_door_weights())
+        expected = np.argmax(observe_copies(first)[0] @ _toward_door_weights())
         assert episode.actions[0, 0] == expected
         assert episode.outcome[0]["detail"] == "red door"
 

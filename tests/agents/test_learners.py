@@ -12,13 +12,14 @@ import pytest
 
 from agents import learners
 from agents.learners import LEARNERS, OBJECTIVE_MASK, final_return, rule_text
-from agents.observe import OBS_FEATURES, RULE_FEATURES, observe_state
 from agents.registry import OBJECTIVE_MASK as REGISTRY_MASK
-from agents.registry import make_agent
 from agents.rules import compile_rules
 from simulator.scene import Scene
 from simulator.session import Session
 from simulator.training import TrainRequest, train_scene
+from simulator.worlds import make_agent
+from simulator.worlds.maze.kernels import ACTIONS
+from simulator.worlds.maze.observe import OBS_FEATURES, RULE_FEATURES, observe_state
 
 TRAIN_SCENES = ("red_door", "corner_goal", "colour_vs_shape")
 # Small budgets keep the suite fast; the defaults learn more (see steersim bench).
@@ -56,8 +57,7 @@ def test_training_is_deterministic_by_seed_and_chunking():
     # Agent i depends only on its seed: train it alone, in a chunk of one.
     lay = scene.layouts["train"]
     layout = learners.Layout(lay.template, lay.obj_spec, lay.dist_params)
-    from agents.registry import parse_objective
-    from simulator.drivers import get_driver
+    from simulator.worlds import get_driver, parse_objective
 
     seeds = learners.agent_seeds(3, 5)
     alone = learners.train("reinforce", seeds[2:3], layout, None, 0.0,
@@ -107,7 +107,7 @@ def test_learned_pile_is_readable_rules_that_compile_back():
     pile = train_scene(scene, TrainRequest(("pile",), 2, 0, 40))[0]
     text = pile.rule_text(0)
     assert text and all("->" in rule for rule in text)
-    np.testing.assert_array_equal(compile_rules(text, RULE_FEATURES), pile.rules[0])
+    np.testing.assert_array_equal(compile_rules(text, RULE_FEATURES, ACTIONS), pile.rules[0])
     assert rule_text(pile.rules[0]) == text
 
 

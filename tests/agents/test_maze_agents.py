@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from helpers import run_scene
 
-from agents.registry import make_agent
-from agents.rules import DEFAULT_MAZE_RULES, compile_rules
-from simulator.errors import UserError
+from agents.rules import compile_rules
+from simulator.core.errors import UserError
 from simulator.scene import Scene
 from simulator.session import Session
+from simulator.worlds import make_agent
+from simulator.worlds.maze.kernels import ACTIONS
+from simulator.worlds.maze.rules import DEFAULT_MAZE_RULES, MAZE_FEATURES
 
 
 @pytest.mark.parametrize("agent", ["thermostat", "heuristic", "search"])
@@ -108,8 +110,8 @@ def test_search_with_a_tiny_budget_cannot_plan_the_detour():
 
 def test_rule_table_errors_name_the_rule():
     with pytest.raises(UserError, match="unknown feature 'wal_up'"):
-        compile_rules(["wal_up -> up"])
+        compile_rules(["wal_up -> up"], MAZE_FEATURES, ACTIONS)
     with pytest.raises(UserError, match="must end in"):
-        compile_rules(["wall_up"])
-    table = compile_rules(["dx=1 & !wall_right -> right"])
+        compile_rules(["wall_up"], MAZE_FEATURES, ACTIONS)
+    table = compile_rules(["dx=1 & !wall_right -> right"], MAZE_FEATURES, ACTIONS)
     assert table.shape == (1, 13) and table[0, -1] == 4

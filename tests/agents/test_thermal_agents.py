@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from agents.registry import make_agent, parse_objective
-from agents.thermal import (
+from simulator.cli import main
+from simulator.core.errors import UserError
+from simulator.scene import Scene
+from simulator.session import Session
+from simulator.worlds import make_agent, parse_objective
+from simulator.worlds.thermal.policies import (
     AP_HYSTERESIS,
     AP_SET_POINT,
     DEFAULT_THERMAL_RULES,
@@ -17,10 +21,6 @@ from agents.thermal import (
     thermal_features,
     thermostat_act,
 )
-from simulator.cli import main
-from simulator.errors import UserError
-from simulator.scene import Scene
-from simulator.session import Session
 
 
 # --- objectives and parameters ---------------------------------------------------------------

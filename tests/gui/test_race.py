@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import simulator.gui.race as race_module
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.gui.race import LaneChoice, MemberChoice, Race
 from simulator.scene import SCENES_DIR as ROOT_SCENES
 from simulator.scene import Scene

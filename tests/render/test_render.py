@@ -23,7 +23,7 @@ from simulator.render import (
 from simulator.render import maze as maze_render
 from simulator.scene import Scene
 from simulator.session import Session
-from simulator.worlds import maze
+from simulator.worlds.maze import kernels as maze
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (330, 264)  # walled_maze is 8 x 11 cells: 30-pixel cells, 12 rows to spare
@@ -189,7 +189,7 @@ def test_arena_bodies_goals_and_locate():
     if not scene_path.exists() or not has_renderer("arena"):
         pytest.skip("no arena scene or renderer")
     from simulator.render import arena as arena_render
-    from simulator.worlds import arena
+    from simulator.worlds.arena import kernels as arena
 
     scene = Scene.load(scene_path)
     state = Session(scene, n_copies=16).lanes[0].state

@@ -16,10 +16,10 @@ from helpers import state_digest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.scene import Scene, SceneError
 from simulator.session import Session
-from simulator.worlds import arena
+from simulator.worlds.arena import kernels as arena
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -357,7 +357,7 @@ bodies = [
 
 
 def _null():
-    from agents.registry import make_agent
+    from simulator.worlds import make_agent
 
     return make_agent("null", "goal:left", "arena")
 

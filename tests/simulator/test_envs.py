@@ -12,11 +12,11 @@ from helpers import loaded_after_import
 gymnasium = pytest.importorskip("gymnasium")
 
 import simulator.envs  # noqa: E402  (registers the envs)
-from agents.sense import observe_copies  # noqa: E402
 from simulator.cli import main  # noqa: E402
-from simulator.drivers import get_driver  # noqa: E402
 from simulator.envs.core import load_scene  # noqa: E402
 from simulator.recording import Recording  # noqa: E402
+from simulator.worlds import get_driver  # noqa: E402
+from simulator.worlds.maze.sense import observe_copies  # noqa: E402
 
 ENVS = [(env_id, dist) for env_id in simulator.envs.ENV_IDS
         for dist in load_scene(gymnasium.spec(env_id).kwargs["scene"]).distributions]
@@ -120,7 +120,7 @@ def test_minari_round_trip_keeps_every_array(tmp_path, monkeypatch):
         state_type = get_driver("maze").state_type
         for ep, got in zip(episodes, dataset.iterate_episodes(), strict=True):
             states = state_type(**{name: ep.states(name) for name in ep.state_fields})
-            assert np.array_equal(got.observations, observe_copies("maze", states))
+            assert np.array_equal(got.observations, observe_copies(states))
             assert np.array_equal(got.actions, ep.actions[:, 0])
             assert np.array_equal(got.rewards, ep.rewards[:, 0])
             assert np.array_equal(got.terminations, ep.terminations)
@@ -132,5 +132,5 @@ def test_minari_round_trip_keeps_every_array(tmp_path, monkeypatch):
 
 
 def test_simulator_import_stays_free_of_the_rl_packages():
-    engine = "simulator, simulator.session, simulator.drivers.maze, agents.external"
+    engine = "simulator, simulator.session, simulator.worlds.maze.driver, agents.external"
     assert loaded_after_import(engine, ("gymnasium", "pettingzoo", "minari")) == set()

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.scene import Scene
 from simulator.session import Session
 from tests.helpers import state_digest

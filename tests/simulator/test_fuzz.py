@@ -32,13 +32,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.drivers import get_driver
-from simulator.drivers.base import ParamRange
-from simulator.errors import UserError
+from simulator.core.driver import ParamRange
+from simulator.core.errors import UserError
 from simulator.recording import Recording, RecordingWriter, verify
 from simulator.scene import Scene
 from simulator.session import Session
-from simulator.worlds import maze, thermal
+from simulator.worlds import get_driver
+from simulator.worlds.maze import kernels as maze
+from simulator.worlds.thermal import kernels as thermal
 from tests.helpers import state_digest
 
 SCENES = {"maze": "walled_maze", "thermal": "thermostat", "arena": "ball_push"}
@@ -129,7 +130,7 @@ def _good_target(world: str, kind: str) -> st.SearchStrategy[int]:
 
 @st.composite
 def _event(draw: st.DrawFn, world: str) -> tuple[str, Any]:
-    module = __import__(f"simulator.drivers.{world}", fromlist=["_EVENT_FIELDS"])
+    module = __import__(f"simulator.worlds.{world}", fromlist=["_EVENT_FIELDS"])
     fault = draw(st.sampled_from(FAULTS))
     kinds = list(get_driver(world).event_kinds)
     kind = "explode" if fault == "kind" else draw(st.sampled_from(kinds))

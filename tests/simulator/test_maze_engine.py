@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from maze_reference import ref_random_rollout, ref_transition
 
-from agents.registry import make_agent
 from simulator.scene import Scene
 from simulator.session import Session
-from simulator.worlds import maze
+from simulator.worlds import make_agent
+from simulator.worlds.maze import kernels as maze
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = np.array([-0.01, -1.0, 50.0])
@@ -147,7 +147,7 @@ def test_events_apply_at_their_step_through_one_path():
 
 
 def test_bad_perturbation_is_rejected_and_not_logged():
-    from simulator.errors import UserError
+    from simulator.core.errors import UserError
 
     session = Session(Scene.load("walled_maze"))
     with pytest.raises(UserError, match="teleport: missing parameter"):
@@ -193,7 +193,8 @@ def test_engine_imports_no_gui_and_opens_no_display():
     code = (
         "import sys\n"
         "import simulator, agents\n"
-        "import simulator.session, simulator.metrics, simulator.scene, simulator.drivers.maze\n"
+        "import simulator.session, simulator.metrics, simulator.scene\n"
+        "import simulator.worlds.maze.driver\n"
         "from simulator.scene import Scene\n"
         "from simulator.session import Session\n"
         "Session(Scene.load('walled_maze')).run()\n"

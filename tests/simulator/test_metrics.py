@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.registry import make_agent
 from simulator.metrics import (
     MetricsTracker,
     basin_map,
@@ -15,6 +14,7 @@ from simulator.metrics import (
 )
 from simulator.scene import Scene
 from simulator.session import Session
+from simulator.worlds import make_agent
 
 
 @pytest.mark.parametrize("n_bins", [1, 2, 8, 64])

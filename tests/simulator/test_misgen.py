@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 from helpers import ALL_COLOURS, door_scene
 
-from agents.registry import make_agent
 from agents.store import build_agent, read_agents_file
 from simulator import misgen
 from simulator.cli import main
@@ -20,6 +19,7 @@ from simulator.recording import Recording, record, verify
 from simulator.scene import SCENES_DIR, Scene
 from simulator.session import Session
 from simulator.training import TrainRequest, save, train_scene
+from simulator.worlds import make_agent
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from helpers import REC_TEST_SCENE as SCENE_TOML
 
 from simulator.cli import main
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.recording import (
     FORMAT_VERSION,
     Recording,

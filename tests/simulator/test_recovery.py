@@ -19,7 +19,7 @@ from helpers import REC_TEST_SCENE
 
 from simulator import salvage
 from simulator.cli import main
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.recording import Recording, record, verify
 from simulator.recovery import recover
 from simulator.scene import Scene

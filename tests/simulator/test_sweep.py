@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from simulator import sweep as sw
 from simulator.cli import main
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 from simulator.scene import Scene
 
 ROOT = Path(__file__).resolve().parents[2]

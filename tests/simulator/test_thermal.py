@@ -7,13 +7,12 @@ import numba
 import numpy as np
 import pytest
 
-from agents.registry import make_agent
-from simulator.drivers import get_driver
-from simulator.rng import STREAM_NOISE, rand_uniform
+from simulator.core.rng import STREAM_NOISE, rand_uniform
 from simulator.scene import Scene, SceneError
 from simulator.session import Session
-from simulator.thermal_scene import physics_params
-from simulator.worlds import thermal
+from simulator.worlds import get_driver, make_agent
+from simulator.worlds.thermal import kernels as thermal
+from simulator.worlds.thermal.scene import physics_params
 
 DRIVER = get_driver("thermal")
 
@@ -41,7 +40,7 @@ legend = {legend}
 
 def _heat_content(scene: Scene, state: thermal.ThermalState) -> np.ndarray:
     """Σ C_i T_i over non-Dirichlet cells, per copy (J), from the physical constants."""
-    model = scene.model.thermal
+    model = scene.physics
     volume = model.cell_size**2 * model.height
     rho_c = np.zeros(thermal.N_KINDS)
     rho_c[thermal.CELL_AIR] = model.air.heat_capacity
@@ -104,8 +103,8 @@ def _reference_step(scene: Scene, temp: np.ndarray, cell: np.ndarray, tag: np.nd
                     watts: np.ndarray, power: np.ndarray, t_out: float,
                     noise_kelvin: float) -> np.ndarray:
     """One explicit finite-volume step written from the physics (module docstring of
-    simulator.worlds.thermal), independent of the packed parameters and the kernels."""
-    model = scene.model.thermal
+    simulator.worlds.thermal.kernels), independent of the packed parameters and the kernels."""
+    model = scene.physics
     dx, h, dt = model.cell_size, model.height, model.dt
     k = {thermal.CELL_AIR: model.air.conductivity, thermal.CELL_WALL: model.wall.conductivity,
          thermal.CELL_WINDOW: model.window.conductivity,
@@ -195,7 +194,7 @@ def test_the_stability_bound_is_real() -> None:
     scene = _scene("......\n......\n...0..\n......\n......\n......", extra="film = 0.0")
     amplitudes = []
     for dt in (1.0, 2.0):  # the bound for this air is 1.25 s
-        params = physics_params(scene.model.thermal.model_copy(update={"dt": dt}), 100)
+        params = physics_params(scene.physics.model_copy(update={"dt": dt}), 100)
         state = Session(scene, n_copies=1).lanes[0].state
         rows, cols = np.indices(state.temp.shape[1:])
         state.temp[0] = 20.0 + (-1.0) ** (rows + cols)

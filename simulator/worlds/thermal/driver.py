@@ -15,13 +15,12 @@ import numpy as np
 from numba import njit, prange
 
 from agents.external import external_actions
-from agents.registry import AGENT_EXTERNAL, AgentSpec, ObjectiveLike, parse_objective
-from agents.thermal import AP_HEATER, ThermalObjective, act
-from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
-from simulator.errors import UserError
-from simulator.thermal_scene import ThermalModel, parse_room, physics_params
-from simulator.worlds import thermal
-from simulator.worlds.thermal import (
+from agents.registry import AGENT_EXTERNAL, AgentSpec, ObjectiveLike
+from simulator.core.driver import EventArrays, Outcome, ParamRange, StepTrace
+from simulator.core.errors import UserError
+from simulator.worlds import parse_objective
+from simulator.worlds.thermal import kernels as thermal
+from simulator.worlds.thermal.kernels import (
     MAX_AGENTS,
     P_DT,
     STATUS_RUNNING,
@@ -35,6 +34,8 @@ from simulator.worlds.thermal import (
     set_boundary,
     world_step,
 )
+from simulator.worlds.thermal.policies import AP_HEATER, ThermalObjective, act
+from simulator.worlds.thermal.scene import ThermalModel, parse_room, physics_params
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -207,7 +208,7 @@ def check_event(state: ThermalState, kind: str, target: int, vec: tuple[float, .
 
 
 def _model(scene: Any) -> ThermalModel:
-    return scene.model.thermal if getattr(scene.model, "thermal", None) else ThermalModel()
+    return getattr(scene, "physics", None) or ThermalModel()
 
 
 def _as_objective(objective: str | ObjectiveLike) -> ThermalObjective:
@@ -218,7 +219,7 @@ def _as_objective(objective: str | ObjectiveLike) -> ThermalObjective:
 
 
 class ThermalDriver:
-    """The thermal world behind the :class:`~simulator.drivers.base.WorldDriver` interface."""
+    """The thermal world behind the :class:`~simulator.core.driver.WorldDriver` interface."""
 
     kind = "thermal"
     event_kinds = thermal.EVENT_KINDS

@@ -9,7 +9,7 @@ is one device spread over several cells. Beyond the map's edge is the outdoor ai
 
 Validated values are physical (SI units, °C); :func:`physics_params` packs them for the
 kernels. A ``dt`` that breaks the explicit scheme's stability bound is refused with the
-largest stable value (see :mod:`simulator.worlds.thermal`).
+largest stable value (see :mod:`simulator.worlds.thermal.kernels`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from simulator.worlds import thermal
+from simulator.worlds.thermal import kernels as thermal
 
 
 class _Strict(BaseModel):
@@ -285,7 +285,7 @@ class ThermalDistributionModel(_Strict):
 
 @dataclass(frozen=True)
 class ThermalLayout:
-    """A distribution packed for :func:`simulator.worlds.thermal.draw_initial`:
+    """A distribution packed for :func:`simulator.worlds.thermal.kernels.draw_initial`:
     dist_params (N_DIST_PARAMS,) float64. The room itself comes from ``[thermal]``."""
 
     dist_params: np.ndarray

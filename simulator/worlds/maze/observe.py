@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from simulator.worlds.maze import (
+from simulator.worlds.maze.kernels import (
     CELL_FLOOR,
     CELL_LAVA,
     CELL_WALL,
@@ -258,7 +258,7 @@ def observe_state(state, copy: int = 0) -> np.ndarray:
 def start_distances(cell, agent_pos, obj_kind, obj_pos, out):
     """out (E, K) int32: path distance from each copy's agent cell to each object slot
     (FAR where unreachable or empty): the BFS shortest path a capable agent would take.
-    State arrays as in simulator.worlds.maze.MazeState."""
+    State arrays as in simulator.worlds.maze.kernels.MazeState."""
     n_copies, height, width = cell.shape
     n_slots = obj_kind.shape[1]
     for e in prange(n_copies):

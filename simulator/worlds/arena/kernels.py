@@ -48,7 +48,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit, prange
 
-from simulator.rng import STREAM_INIT, rand_uniform
+from simulator.core.rng import STREAM_INIT, rand_uniform
 
 # --- code tables ---------------------------------------------------------------------
 ROLE_PUSHER, ROLE_BALL = 0, 1
@@ -105,7 +105,7 @@ W_FX, W_FY, W_INV_MASS, W_DECAY, W_DVX, W_DVY, W_DPX, W_DPY = range(8)
 N_WORK = 8
 
 # Counter streams of the per-body force noise: one per body and component, far from the
-# small stream numbers in simulator.rng so they never coincide.
+# small stream numbers in simulator.core.rng so they never coincide.
 _STREAM_FORCE_NOISE = 1 << 32
 
 

@@ -2,14 +2,15 @@
 have taught (DESIGN.md, claim 4).
 
 A candidate goal is a set of (kind, colour) pairs — "door", "red", "red door", "door or
-red", "any object" — as an objective mask (see :func:`agents.maze.matches`), or a corner of
-the grid. Pursuing it means walking a shortest path (BFS, the same maps the learned agents
-perceive through, :func:`agents.observe.distance_maps`) to the nearest thing it names; ties
+red", "any object" — as an objective mask (see
+:func:`simulator.worlds.maze.policies.matches`), or a corner of the grid. Pursuing it means
+walking a shortest path (BFS, the same maps the learned agents perceive through,
+:func:`simulator.worlds.maze.observe.distance_maps`) to the nearest thing it names; ties
 between equally short moves go to the lowest action index, so pursuit is deterministic.
 
 Shapes: masks (C, MASK_LEN) int32 (header OBJECTIVE_MASK, 0, then kind * N_COLORS + colour);
 corners (C,) int32, -1 for an object goal; state arrays as in
-:class:`simulator.worlds.maze.MazeState` with E copies.
+:class:`simulator.worlds.maze.kernels.MazeState` with E copies.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from agents.maze import matches
-from agents.observe import CORNERS, FAR, N_CORNERS, distance_maps
-from simulator.worlds.maze import (
+from simulator.worlds.maze.kernels import (
     CELL_WALL,
     COLORS,
     DCOL,
@@ -33,6 +32,8 @@ from simulator.worlds.maze import (
     episode_status,
     transition,
 )
+from simulator.worlds.maze.observe import CORNERS, FAR, N_CORNERS, distance_maps
+from simulator.worlds.maze.policies import matches
 
 N_KINDS, N_COLORS = len(OBJECT_KINDS), len(COLORS)
 MASK_LEN = 2 + N_KINDS * N_COLORS

@@ -16,7 +16,7 @@ it on the goal–ball line — and differ in how they use it:
 - ``heuristic``: a rule table (data, see :data:`DEFAULT_ARENA_RULES`) over a few features
   (behind, aligned, blocked, ...) choosing a reflex (approach, push, go around, recover).
 - ``search``: best-first tree search over discretised thrusts, each child simulated by the
-  engine's own :func:`~simulator.worlds.arena.world_step`.
+  engine's own :func:`~simulator.worlds.arena.kernels.world_step`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from agents.registry import (
     N_AGENT_PARAMS,
 )
 from agents.rules import RULE_WIDTH, compile_rules, first_rule
-from simulator.errors import UserError
-from simulator.rng import STREAM_AGENT, rand_uniform
-from simulator.worlds.arena import (
+from simulator.core.errors import UserError
+from simulator.core.rng import STREAM_AGENT, rand_uniform
+from simulator.worlds.arena.kernels import (
     P_CELL,
     P_THRUST,
     ROLE_BALL,
@@ -399,7 +399,7 @@ def search_act(agent_params, objective, me, seed, copy, t, params, pos, vel, rad
 
     A node is a simulated world (every body's position and velocity); its children hold one
     of ``directions`` full-thrust headings, or coast, for ``hold`` world steps of
-    :func:`~simulator.worlds.arena.world_step`. Other pushers are assumed to coast and the
+    :func:`~simulator.worlds.arena.kernels.world_step`. Other pushers are assumed to coast and the
     noise to be zero (the model knows the wind, masses and frictions as they are now).
     The most valuable unexpanded node above the depth limit is expanded next, up to
     ``budget`` expansions; the answer is the first ply toward the best node seen.

@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit, prange
 
-from simulator.rng import STREAM_INIT, STREAM_NOISE, rand_uniform
+from simulator.core.rng import STREAM_INIT, STREAM_NOISE, rand_uniform
 
 # --- code tables ---------------------------------------------------------------------
 CELL_AIR, CELL_WALL, CELL_WINDOW, CELL_OPEN_WINDOW, CELL_RESERVOIR = range(5)

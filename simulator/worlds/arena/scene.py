@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simulator.worlds import arena
+from simulator.worlds.arena import kernels as arena
 
 # Stated ranges: an arena at most MAX_SIZE metres across, bodies from 1 cm to 100 m, speeds,
 # forces and impulses far beyond what a tabletop scene needs. Every float must be finite.
@@ -39,7 +39,8 @@ class ArenaModel(_Strict):
     """The ``[arena]`` section: rules of motion.
 
     ``substeps`` is a floor: the engine uses at least as many as the anti-tunnelling rule
-    needs for ``max_speed`` and the smallest body (:func:`simulator.worlds.arena.substeps_for`).
+    needs for ``max_speed`` and the smallest body
+    (:func:`simulator.worlds.arena.kernels.substeps_for`).
     """
 
     dt: float = Field(0.05, gt=0.0, le=1.0)
@@ -120,7 +121,7 @@ class ArenaDistributionModel(_Strict):
 
 
 class ArenaLayout:
-    """An arena distribution packed for :func:`simulator.worlds.arena.draw_initial`.
+    """An arena distribution packed for :func:`simulator.worlds.arena.kernels.draw_initial`.
 
     body_spec (B, N_BODY_SPEC) float64; wall_spec (NW, 6) float64; goal_spec (G, 4)
     float64; goal_codes (G,) int32; box_size (2,) float64; dist_params (3,) float64.

@@ -16,7 +16,7 @@ import pygame
 
 from simulator.render import Overlays
 from simulator.render.theme import Theme, draw_caption, font
-from simulator.worlds import arena
+from simulator.worlds.arena import kernels as arena
 
 _BALL_COLOR = (232, 110, 30)
 _GOAL_COLOR = (46, 160, 67)

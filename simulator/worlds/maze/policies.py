@@ -8,7 +8,6 @@ agent_params (N_AGENT_PARAMS,) float64; rules (R, RULE_WIDTH) int32.
 import numpy as np
 from numba import njit
 
-from agents.learned import observe_now, pile_act, policy_act
 from agents.registry import (
     AGENT_HEURISTIC,
     AGENT_LEARNED_PILE,
@@ -18,9 +17,9 @@ from agents.registry import (
     AGENT_THERMOSTAT,
     OBJECTIVE_MASK,
 )
-from agents.rules import N_FEATURES, RULE_WIDTH, first_rule
-from simulator.rng import STREAM_AGENT, rand_int
-from simulator.worlds.maze import (
+from agents.rules import RULE_WIDTH, first_rule
+from simulator.core.rng import STREAM_AGENT, rand_int
+from simulator.worlds.maze.kernels import (
     ACT_DOWN,
     ACT_LEFT,
     ACT_RIGHT,
@@ -35,6 +34,8 @@ from simulator.worlds.maze import (
     object_at,
     transition,
 )
+from simulator.worlds.maze.learned import observe_now, pile_act, policy_act
+from simulator.worlds.maze.rules import N_FEATURES
 
 N_COLORS = len(COLORS)
 

@@ -6,7 +6,7 @@ parameters, numbered in the scene legend's order — and pursues an objective
 ``hold:sensor1:18..19`` sensor 1). Its action is the heater's power fraction in [0, 1].
 
 The policies see one copy: ``pad`` (H + 2, W + 2) float64 is that copy's temperature grid
-with the outdoor ring (see :func:`simulator.worlds.thermal.world_step`); sensor_pos (NS, 2)
+with the outdoor ring (see :func:`simulator.worlds.thermal.kernels.world_step`); sensor_pos (NS, 2)
 int32; sensor_prev (NS,) float64; heater_watts, heater_power (NH,) float64; window_open
 (NW,) int8; objective (3,) float64 = (sensor, low, high); agent_params (N_AGENT_PARAMS,)
 float64 laid out as the AP_* slots below; rules (R, RULE_WIDTH) int32.
@@ -31,9 +31,9 @@ from agents.registry import (
     N_AGENT_PARAMS,
 )
 from agents.rules import RULE_WIDTH, compile_rules, first_rule
-from simulator.errors import UserError
-from simulator.rng import STREAM_AGENT, rand_int
-from simulator.worlds.thermal import (
+from simulator.core.errors import UserError
+from simulator.core.rng import STREAM_AGENT, rand_int
+from simulator.worlds.thermal.kernels import (
     DAY_END,
     DAY_START,
     MAX_AGENTS,

@@ -16,7 +16,7 @@ import pygame
 
 from simulator.render import Flash, Overlays
 from simulator.render.theme import Theme, draw_caption, font
-from simulator.worlds import thermal
+from simulator.worlds.thermal import kernels as thermal
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ _RANGES: weakref.WeakKeyDictionary[Any, tuple[float, float]] = weakref.WeakKeyDi
 def temperature_range(scene: Any) -> tuple[float, float]:
     """(low, high) °C the colours span: the metrics' binning range of the scene."""
     if scene not in _RANGES:
-        from simulator.drivers import get_driver
+        from simulator.worlds import get_driver
 
         lows, highs, _ = get_driver("thermal").bins(scene)
         _RANGES[scene] = (float(np.min(lows)), float(np.max(highs)))
@@ -114,7 +114,7 @@ def temperature_colors(temp: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def _base_objective(scene: Any) -> Any:
-    from agents.registry import parse_objective
+    from simulator.worlds import parse_objective
 
     return parse_objective(scene.model.base_objective, "thermal")
 

@@ -6,7 +6,7 @@ Two rollout kernels share the per-step helpers :func:`_begin_step` (events, agen
 
 - :func:`arena_rollout` runs copies in parallel, each copy's step serial — for ensembles;
 - :func:`arena_rollout_wide` runs copies one after another, each step parallel over bodies
-  (:func:`~simulator.worlds.arena.world_step_wide`) — for a few copies of many bodies.
+  (:func:`~simulator.worlds.arena.kernels.world_step_wide`) — for a few copies of many bodies.
 
 Both compute every body with the same helpers in the same order, so the choice (made from
 ensemble size, body count and thread count) never changes a single bit of the result.
@@ -20,15 +20,14 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from agents.arena import act
 from agents.external import external_actions
-from agents.registry import AGENT_EXTERNAL, AgentSpec, parse_objective
+from agents.registry import AGENT_EXTERNAL, AgentSpec
 from agents.rules import RULE_WIDTH
-from simulator.arena_scene import ArenaModel, bins, physics_params
-from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
-from simulator.errors import UserError
-from simulator.worlds import arena
-from simulator.worlds.arena import (
+from simulator.core.driver import EventArrays, Outcome, ParamRange, StepTrace
+from simulator.core.errors import UserError
+from simulator.worlds import parse_objective
+from simulator.worlds.arena import kernels as arena
+from simulator.worlds.arena.kernels import (
     P_CELL,
     P_HORIZON,
     P_THRUST,
@@ -43,6 +42,8 @@ from simulator.worlds.arena import (
     world_step,
     world_step_wide,
 )
+from simulator.worlds.arena.policies import act
+from simulator.worlds.arena.scene import ArenaModel, bins, physics_params
 
 WIDE_MIN_BODIES = 128  # below this a step is too short to share between threads
 
@@ -122,7 +123,7 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
     """Advance every running copy by up to ``n_steps`` steps, in place, copies in parallel.
 
     Per step of copy e: apply the events logged for (t[e], e), let every agent choose its
-    pusher's thrust, take one :func:`~simulator.worlds.arena.world_step`, score the agents.
+    pusher's thrust, take one :func:`~simulator.worlds.arena.kernels.world_step`, score the agents.
 
     Agents (A,): codes int32, agent_params (A, N_AGENT_PARAMS) float64, rules
     (A, R, RULE_WIDTH) int32 with n_rules (A,) int32 rows in use, objectives (A, 3) int32,
@@ -167,7 +168,7 @@ def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rule
                        goal_code, box, wind, noise, held, ret, t, status, tr_action, tr_reward,
                        tr_rule, tr_nodes, world_steps, ext_action):
     """:func:`arena_rollout` for few copies of many bodies: copies in turn, each step
-    parallel over bodies (:func:`~simulator.worlds.arena.world_step_wide`). Same
+    parallel over bodies (:func:`~simulator.worlds.arena.kernels.world_step_wide`). Same
     arguments, bit-identical results."""
     n_bodies = pos.shape[1]
     for copy in range(pos.shape[0]):
@@ -264,11 +265,11 @@ def check_event(state: ArenaState, kind: str, target: int, vec: tuple[float, ...
 
 
 def _settings(scene: Any) -> ArenaModel:
-    return getattr(scene.model, "arena", None) or ArenaModel()
+    return getattr(scene, "physics", None) or ArenaModel()
 
 
 class ArenaDriver:
-    """The arena world behind the :class:`~simulator.drivers.base.WorldDriver` interface."""
+    """The arena world behind the :class:`~simulator.core.driver.WorldDriver` interface."""
 
     kind = "arena"
     event_kinds = arena.EVENT_KINDS

@@ -14,12 +14,12 @@ import numpy as np
 from numba import njit, prange
 
 from agents.external import external_actions
-from agents.maze import act, matches, nearest_target, search_act
-from agents.registry import AGENT_EXTERNAL, AGENT_SEARCH, AgentSpec, parse_objective
-from simulator.drivers.base import EventArrays, Outcome, ParamRange, StepTrace
-from simulator.errors import UserError
-from simulator.worlds import maze
-from simulator.worlds.maze import (
+from agents.registry import AGENT_EXTERNAL, AGENT_SEARCH, AgentSpec
+from simulator.core.driver import EventArrays, Outcome, ParamRange, StepTrace
+from simulator.core.errors import UserError
+from simulator.worlds import parse_objective
+from simulator.worlds.maze import kernels as maze
+from simulator.worlds.maze.kernels import (
     STATUS_RUNNING,
     MazeState,
     apply_event,
@@ -27,6 +27,7 @@ from simulator.worlds.maze import (
     slip,
     transition,
 )
+from simulator.worlds.maze.policies import act, matches, nearest_target, search_act
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -179,7 +180,7 @@ def check_event(state: MazeState, kind: str, target: int, vec: tuple[float, ...]
 
 
 class MazeDriver:
-    """The maze world behind the :class:`~simulator.drivers.base.WorldDriver` interface."""
+    """The maze world behind the :class:`~simulator.core.driver.WorldDriver` interface."""
 
     kind = "maze"
     event_kinds = maze.EVENT_KINDS

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numba import njit, prange
 
-from simulator.rng import (
+from simulator.core.rng import (
     STREAM_INIT,
     STREAM_NOISE,
     STREAM_NOISE_ACTION,

@@ -1,14 +1,15 @@
 """What a trained maze agent does at deployment, compiled: the same code the learners train.
 
-Two kinds of learned behaviour read the objective-free observation of :mod:`agents.observe`
+Two kinds of learned behaviour read the objective-free observation of
+:mod:`simulator.worlds.maze.observe`
 (the third learned agent, a reward model planned on by the tree search, is the ordinary
-search agent given a learned objective mask, see :func:`agents.maze.matches`):
+search agent given a learned objective mask, see :func:`simulator.worlds.maze.policies.matches`):
 
 - a **linear softmax policy** (``policy``): ``logits[a] = obs[a] @ weights``, weights
   ``(N_OBS,) float64``; the action is drawn from ``softmax(logits)`` with the counter-based
   stream (seed, copy, step, STREAM_AGENT), so a trained agent is as replayable as any other;
 - a **learned heuristic pile** (``learned_pile``): a rule table in the :mod:`agents.rules`
-  format over :data:`agents.observe.RULE_FEATURES`; the first rule that holds fires.
+  format over :data:`simulator.worlds.maze.observe.RULE_FEATURES`; the first rule that holds fires.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from agents.observe import (
+from agents.rules import RULE_WIDTH, first_rule
+from simulator.core.rng import STREAM_AGENT, rand_uniform
+from simulator.worlds.maze.kernels import ACT_STAY, N_ACTIONS
+from simulator.worlds.maze.observe import (
     N_CORNERS,
     N_OBS,
     N_RULE_FEATURES,
@@ -24,9 +28,6 @@ from agents.observe import (
     observe,
     rule_features,
 )
-from agents.rules import RULE_WIDTH, first_rule
-from simulator.rng import STREAM_AGENT, rand_uniform
-from simulator.worlds.maze import ACT_STAY, N_ACTIONS
 
 
 @njit(cache=True)

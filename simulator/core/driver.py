@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from simulator.errors import UserError
+from simulator.core.errors import UserError
 
 INT32_MAX = 2**31 - 1  # event steps, targets and copies are packed as int32
 

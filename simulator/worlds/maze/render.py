@@ -15,7 +15,7 @@ import pygame
 
 from simulator.render import Flash, Overlays
 from simulator.render.theme import Theme, draw_caption, font
-from simulator.worlds import maze
+from simulator.worlds.maze import kernels as maze
 
 
 @dataclass(frozen=True)
