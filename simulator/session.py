@@ -21,11 +21,11 @@ import numpy as np
 from agents.registry import AgentSpec
 from simulator.core.driver import INT32_MAX, EventArrays, Outcome, StepTrace, WorldDriver
 from simulator.core.errors import UserError
+from simulator.core.state import STATUS_RUNNING
 from simulator.scene import Scene
 from simulator.worlds import get_driver
 
 EventSource = Literal["user", "scene", "noise"]
-STATUS_RUNNING = 0
 
 
 @dataclass(frozen=True)

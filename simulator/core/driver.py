@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from simulator.core.errors import UserError
+from simulator.core.events import EventTable
 
 INT32_MAX = 2**31 - 1  # event steps, targets and copies are packed as int32
-
-
-@dataclass(frozen=True)
-class ParamRange:
-    """The range an event parameter must lie in: finite, ``low <= value <= high`` and, if
-    ``integer``, a whole number. ``unit`` is shown in the error."""
-
-    low: float
-    high: float
-    integer: bool = False
-    unit: str = ""
-
-    def describe(self) -> str:
-        what = "a whole number" if self.integer else "a finite number"
-        unit = f" {self.unit}" if self.unit else ""
-        return f"{what} in [{self.low:g}, {self.high:g}]{unit}"
-
-    def check(self, kind: str, name: str, value: Any) -> float:
-        """``value`` as a float, or UserError naming kind, parameter and range."""
-        problem = isinstance(value, bool)  # True is not a row, a colour or a probability
-        try:
-            number = float(value)
-        except (TypeError, ValueError, OverflowError):
-            problem, number = True, math.nan
-        if (problem or not math.isfinite(number) or not self.low <= number <= self.high
-                or (self.integer and not number.is_integer())):
-            raise UserError(f"{kind}: {name} = {value!r} must be {self.describe()}")
-        return number
 
 
 @dataclass
@@ -125,6 +96,15 @@ class WorldDriver(Protocol):
         parameter and range for anything out of range (checked without a world)."""
         ...
 
+    def decode_event(self, kind: str, vec: tuple[float, ...] | np.ndarray) -> dict[str, float]:
+        """An encoded event's named parameters (the inverse of ``encode_event``)."""
+        ...
+
+    def event_where(self, state: Any, copy: int, kind: str, target: int,
+                    vec: tuple[float, ...] | np.ndarray) -> tuple[float, ...] | None:
+        """Where an event hit, in the renderer's world coordinates, or None (everywhere)."""
+        ...
+
     def check_event(self, state: Any, kind: str, target: int, vec: tuple[float, ...]) -> None:
         """UserError if an encoded event does not fit this world (a cell off the grid, no
         such object slot, window, body or goal); ``state`` is any lane's state."""
@@ -144,3 +124,34 @@ class WorldDriver(Protocol):
 
     def outcomes(self, scene: Any, state: Any, copy: int, agents: list[Any],
                  lane: int, history: Any | None = None) -> list[Outcome]: ...
+
+
+class DriverBase:
+    """What every driver shares, from its world's declared :class:`EventTable` (``events``):
+    event kinds, encoding and decoding, and where an event hit (for flashes)."""
+
+    kind: str
+    events: EventTable
+
+    @property
+    def event_kinds(self) -> tuple[str, ...]:
+        return self.events.event_kinds
+
+    @property
+    def n_event_params(self) -> int:
+        return self.events.n_params
+
+    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
+        return self.events.encode(kind, target, params)
+
+    def decode_event(self, kind: str, vec: tuple[float, ...] | np.ndarray) -> dict[str, float]:
+        return self.events.decode(kind, vec)
+
+    def event_where(self, state: Any, copy: int, kind: str, target: int,
+                    vec: tuple[float, ...] | np.ndarray) -> tuple[float, ...] | None:
+        """The grid cell ``(row, col)`` an event hit in copy ``copy`` of ``state``, or None
+        for one that hits the whole world (no ``row``/``col`` parameters)."""
+        named = self.decode_event(kind, vec)
+        if "row" in named and "col" in named:
+            return (named["row"], named["col"])
+        return None

@@ -33,8 +33,6 @@ from simulator.core.rng import STREAM_ENV, rand_u64
 from simulator.scene import BINDING_PARAMS, Scene
 from simulator.worlds import agent_params, get_driver, parse_objective, sense
 
-STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED = 0, 1, 2
-
 
 @lru_cache(maxsize=64)
 def load_scene(scene: str) -> Scene:

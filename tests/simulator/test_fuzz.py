@@ -32,8 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.core.driver import ParamRange
 from simulator.core.errors import UserError
+from simulator.core.events import ParamRange
 from simulator.recording import Recording, RecordingWriter, verify
 from simulator.scene import Scene
 from simulator.session import Session

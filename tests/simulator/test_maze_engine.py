@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from maze_reference import ref_random_rollout, ref_transition
 
+from simulator.core.state import status_name
 from simulator.scene import Scene
 from simulator.session import Session
 from simulator.worlds import make_agent
@@ -99,7 +100,7 @@ def play(scene_name: str, actions: str) -> tuple[float, str, int]:
         ret += reward
         t += 1
         status, _ = maze.episode_status(terminated, _slot, t, session.params)
-        status = ("running", "terminated", "truncated")[status]
+        status = status_name(status)
         if status != "running":
             break
     return round(ret, 6), status, t

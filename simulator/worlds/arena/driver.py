@@ -23,8 +23,17 @@ from numba import njit, prange
 from agents.external import external_actions
 from agents.registry import AGENT_EXTERNAL, AgentSpec
 from agents.rules import RULE_WIDTH
-from simulator.core.driver import EventArrays, Outcome, ParamRange, StepTrace
+from simulator.core.driver import DriverBase, EventArrays, Outcome, StepTrace
 from simulator.core.errors import UserError
+from simulator.core.events import (
+    EventTable,
+    ParamRange,
+    event_due,
+    event_hits,
+    event_kind,
+    first_event_at,
+)
+from simulator.core.state import status_name
 from simulator.worlds import parse_objective
 from simulator.worlds.arena import kernels as arena
 from simulator.worlds.arena.kernels import (
@@ -48,15 +57,6 @@ from simulator.worlds.arena.scene import ArenaModel, bins, physics_params
 WIDE_MIN_BODIES = 128  # below this a step is too short to share between threads
 
 
-@njit(cache=True, inline="always")
-def _skip_past_events(ev_step, step):
-    """Index of the first event at or after ``step`` (events sorted by step)."""
-    i_ev = 0
-    while i_ev < ev_step.shape[0] and ev_step[i_ev] < step:
-        i_ev += 1
-    return i_ev
-
-
 @njit(cache=True)
 def _begin_step(e, s, step, i_ev, seed, params, codes, agent_params, rules, n_rules,
                 objectives, bodies, ev_step, ev_kind, ev_target, ev_params, ev_copy, pos, vel,
@@ -66,8 +66,8 @@ def _begin_step(e, s, step, i_ev, seed, params, codes, agent_params, rules, n_ru
     agent set its pusher's thrust (N) in ``thrust`` (B, 2); an external agent's action is
     ``ext_action[e, a]`` ((E, A, 2) float64, one step per call; (0, A, 2) when none).
     Returns (next event index, world steps simulated inside searches)."""
-    while i_ev < ev_step.shape[0] and ev_step[i_ev] == step:
-        if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+    while event_due(ev_step, i_ev, step):
+        if event_hits(ev_copy, i_ev, e):
             apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], params, pos, vel,
                         radius, mass, restitution, friction, goal, box, wind, noise)
         i_ev += 1
@@ -143,7 +143,7 @@ def arena_rollout(n_steps, seed, params, codes, agent_params, rules, n_rules, ob
                                                                params[P_CELL])
         thrust = np.zeros((n_bodies, 2))
         step = np.int64(t[e])
-        i_ev = _skip_past_events(ev_step, step)
+        i_ev = first_event_at(ev_step, step)
         for s in range(n_steps):
             if status[e] != STATUS_RUNNING:
                 break
@@ -177,7 +177,7 @@ def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rule
                                                                params[P_CELL])
         thrust = np.zeros((n_bodies, 2))
         step = np.int64(t[e])
-        i_ev = _skip_past_events(ev_step, step)
+        i_ev = first_event_at(ev_step, step)
         for s in range(n_steps):
             if status[e] != STATUS_RUNNING:
                 break
@@ -197,18 +197,9 @@ def arena_rollout_wide(n_steps, seed, params, codes, agent_params, rules, n_rule
 
 
 # Which named parameters each arena event takes, and where they go in the params vector.
-_EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "impulse": ("jx", "jy"),
-    "drag": ("x", "y", "speed"),
-    "teleport": ("x", "y"),
-    "wind": ("fx", "fy"),
-    "set_mass": ("mass",),
-    "set_friction": ("friction",),
-    "set_restitution": ("restitution",),
-    "set_noise": ("std",),
-    "move_goal": ("x", "y"),
-}
-_NEEDS_TARGET = {"drag": "body", "teleport": "body", "move_goal": "goal"}
+# Every arena event kind: its named parameters (all required) in their slots of the
+# kernels' vector, in EV_* code order, and what its target names.
+_XY = (("x", 0), ("y", 1))
 # Every parameter's range. Positions are checked against the arena itself by check_event;
 # here only what any arena allows (scenes are at most MAX_SIZE metres across). Forces and
 # impulses beyond a few hundred N would exceed max_speed in one step anyway.
@@ -227,33 +218,28 @@ _RANGES = {
     "restitution": ParamRange(0.0, 1.0),
     "std": ParamRange(0.0, 100.0, unit="N"),
 }
-
-
-def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-    """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is
-    wrong. Every listed parameter is required and must lie in its range (``_RANGES``)."""
-    if kind not in _EVENT_FIELDS:
-        raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
-    wanted = _EVENT_FIELDS[kind]
-    unknown = set(params) - set(wanted)
-    if unknown:
-        raise UserError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
-                        f" (takes {', '.join(wanted)})")
-    missing = [name for name in wanted if name not in params]
-    if missing:
-        raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
-    if kind in _NEEDS_TARGET and target < 0:
-        raise UserError(f"{kind}: needs target = <{_NEEDS_TARGET[kind]} index>")
-    vec = [0.0] * arena.N_EVENT_PARAMS
-    for slot, name in enumerate(wanted):
-        vec[slot] = _RANGES[name].check(kind, name, params[name])
-    return tuple(vec)
+EVENTS = EventTable(
+    kinds={
+        "impulse": event_kind(("jx", 0), ("jy", 1)),
+        "drag": event_kind(*_XY, ("speed", 2), target="body index"),
+        "teleport": event_kind(*_XY, target="body index"),
+        "wind": event_kind(("fx", 0), ("fy", 1)),
+        "set_mass": event_kind(("mass", 0)),
+        "set_friction": event_kind(("friction", 0)),
+        "set_restitution": event_kind(("restitution", 0)),
+        "set_noise": event_kind(("std", 0)),
+        "move_goal": event_kind(*_XY, target="goal index"),
+    },
+    ranges=_RANGES,
+    n_params=arena.N_EVENT_PARAMS,
+)
+assert EVENTS.event_kinds == arena.EVENT_KINDS
 
 
 def check_event(state: ArenaState, kind: str, target: int, vec: tuple[float, ...]) -> None:
     """UserError if an encoded arena event does not fit ``state``'s box, bodies or goals."""
     width, height = (float(v) for v in state.box[0])
-    if "x" in _EVENT_FIELDS[kind] and not (vec[0] <= width and vec[1] <= height):
+    if "x" in EVENTS.kinds[kind].names and not (vec[0] <= width and vec[1] <= height):
         raise UserError(f"{kind}: ({vec[0]:g}, {vec[1]:g}) is outside the arena"
                         f" [0, {width:g}] x [0, {height:g}]")
     n_bodies, n_goals = state.pos.shape[1], state.goal.shape[1]
@@ -268,12 +254,11 @@ def _settings(scene: Any) -> ArenaModel:
     return getattr(scene, "physics", None) or ArenaModel()
 
 
-class ArenaDriver:
+class ArenaDriver(DriverBase):
     """The arena world behind the :class:`~simulator.core.driver.WorldDriver` interface."""
 
     kind = "arena"
-    event_kinds = arena.EVENT_KINDS
-    n_event_params = arena.N_EVENT_PARAMS
+    events = EVENTS
     state_type = ArenaState
 
     def params(self, scene: Any) -> np.ndarray:
@@ -378,9 +363,6 @@ class ArenaDriver:
         return StepTrace(action=action, reward=reward,
                          internals={"rule": rule, "nodes": nodes}, world_steps=world_steps)
 
-    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-        return encode_event(kind, target, params)
-
     def check_event(self, state: ArenaState, kind: str, target: int,
                     vec: tuple[float, ...]) -> None:
         check_event(state, kind, target, vec)
@@ -389,7 +371,7 @@ class ArenaDriver:
                  lane: int, history: Any | None = None) -> list[Outcome]:
         """Per agent: whether its ball is in its goal now, and for what fraction of the
         completed steps it was."""
-        status = ("running", "terminated", "truncated")[int(state.status[copy])]
+        status = status_name(state.status[copy])
         steps = int(state.t[copy])
         base = parse_objective(scene.model.base_objective, "arena")
         base_dist = _distances(state.select(copy), base)[0]

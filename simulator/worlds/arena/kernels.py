@@ -43,12 +43,18 @@ logged for ``t`` are applied first, then the agents choose thrusts on what they 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
 
 from simulator.core.rng import STREAM_INIT, rand_uniform
+from simulator.core.state import (  # noqa: F401  (the kernels' status codes)
+    STATUS_RUNNING,
+    STATUS_TERMINATED,
+    STATUS_TRUNCATED,
+    StateArrays,
+)
 
 # --- code tables ---------------------------------------------------------------------
 ROLE_PUSHER, ROLE_BALL = 0, 1
@@ -56,7 +62,6 @@ ROLE_NAMES = ("pusher", "ball")
 WALL_NONE, WALL_SEGMENT, WALL_BOX = -1, 0, 1
 WALL_KINDS = ("segment", "box")
 
-STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED = 0, 1, 2
 MAX_AGENTS = 4  # agents per lane: the per-agent counters in the state have this width
 
 # Perturbation kinds; an event is (step, kind, target, params[4]). ``target`` is a body
@@ -110,7 +115,7 @@ _STREAM_FORCE_NOISE = 1 << 32
 
 
 @dataclass
-class ArenaState:
+class ArenaState(StateArrays):
     """Struct-of-arrays state of ``E`` arenas with ``B`` bodies, ``NW`` walls, ``G`` goals.
 
     Attributes
@@ -181,27 +186,8 @@ class ArenaState:
         )
 
     @property
-    def n_copies(self) -> int:
-        return self.pos.shape[0]
-
-    @property
     def n_bodies(self) -> int:
         return self.pos.shape[1]
-
-    def field_names(self) -> list[str]:
-        return [f.name for f in fields(self)]
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in self.field_names()}
-
-    def copy(self) -> ArenaState:
-        return ArenaState(**{k: v.copy() for k, v in self.as_dict().items()})
-
-    def select(self, index: int | slice | np.ndarray) -> ArenaState:
-        """The copies at ``index`` as a new state (always keeps the leading axis)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return ArenaState(**{k: v[index].copy() for k, v in self.as_dict().items()})
 
 
 def goal_name_code(name: str) -> int:

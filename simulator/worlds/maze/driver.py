@@ -15,8 +15,17 @@ from numba import njit, prange
 
 from agents.external import external_actions
 from agents.registry import AGENT_EXTERNAL, AGENT_SEARCH, AgentSpec
-from simulator.core.driver import EventArrays, Outcome, ParamRange, StepTrace
+from simulator.core.driver import DriverBase, EventArrays, Outcome, StepTrace
 from simulator.core.errors import UserError
+from simulator.core.events import (
+    EventTable,
+    ParamRange,
+    event_due,
+    event_hits,
+    event_kind,
+    first_event_at,
+)
+from simulator.core.state import status_name
 from simulator.worlds import parse_objective
 from simulator.worlds.maze import kernels as maze
 from simulator.worlds.maze.kernels import (
@@ -51,7 +60,6 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
     """
     n_copies = cell.shape[0]
     trace = tr_action.shape[0] > 0
-    n_events = ev_step.shape[0]
     for e in prange(n_copies):
         # The copy's scalars live in registers for the whole loop and are written back once:
         # this, not the arithmetic, is what the ensemble's throughput depends on.
@@ -61,16 +69,14 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
         step, status_e, ret_e = t[e], status[e], ret[e]
         reached_e, noise_e = reached[e], noise[e]
         searched = 0
-        i_ev = 0
-        while i_ev < n_events and ev_step[i_ev] < step:  # events already in this copy's past
-            i_ev += 1
+        i_ev = first_event_at(ev_step, step)  # events before are in this copy's past
         for s in range(n_steps):
             if status_e != STATUS_RUNNING:
                 break
-            if i_ev < n_events and ev_step[i_ev] == step:
+            if event_due(ev_step, i_ev, step):
                 agent_pos[e, 0], agent_pos[e, 1] = row, col
-                while i_ev < n_events and ev_step[i_ev] == step:
-                    if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+                while event_due(ev_step, i_ev, step):
+                    if event_hits(ev_copy, i_ev, e):
                         apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev], cell,
                                     agent_pos, obj_kind, obj_color, obj_pos, obj_reward, noise)
                     i_ev += 1
@@ -100,21 +106,9 @@ def maze_rollout(n_steps, seed, params, agent_code, agent_params, rules, objecti
         world_steps[e] += searched
 
 
-# Which named parameters each maze event takes, and where they go in the params vector.
-_EVENT_FIELDS: dict[str, tuple[str, ...]] = {
-    "teleport": ("row", "col"),
-    "draw_wall": ("row", "col"),
-    "erase_wall": ("row", "col"),
-    "place_hazard": ("row", "col"),
-    "remove_hazard": ("row", "col"),
-    "add_object": ("row", "col", "kind", "color", "reward"),
-    "move_object": ("row", "col"),
-    "recolor_object": ("color",),
-    "remove_object": (),
-    "set_noise": ("p",),
-}
-_PARAM_SLOT = {"row": 0, "col": 1, "kind": 2, "color": 3, "reward": 4, "p": 2}
-_NEEDS_TARGET = {"move_object", "recolor_object", "remove_object"}
+# Every maze event kind: its named parameters and their slots in the kernels' vector
+# (``apply_event`` reads them there), in EV_* code order.
+_CELL = (("row", 0), ("col", 1))
 # Every parameter's range. Rows and columns are checked against the grid itself by
 # check_event; here only what any maze allows (int32 cells, a map at most this large).
 MAX_GRID = 4096
@@ -126,65 +120,43 @@ _RANGES = {
     "reward": ParamRange(-1000.0, 1000.0),
     "p": ParamRange(0.0, 1.0),
 }
-
-
-def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-    """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is wrong.
-
-    ``recolor_object`` carries its colour in slot 2, where the kernel reads it;
-    ``add_object`` takes kind and colour as names or codes. Every parameter must lie in its
-    range (``_RANGES``): nothing is clipped or ignored silently.
-    """
-    if kind not in _EVENT_FIELDS:
-        raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
-    wanted = _EVENT_FIELDS[kind]
-    unknown = set(params) - set(wanted)
-    if unknown:
-        raise UserError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
-                        f" (takes {', '.join(wanted) or 'none'})")
-    missing = [name for name in wanted if name not in params and name != "reward"]
-    if missing:
-        raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
-    if kind in _NEEDS_TARGET and target < 0:
-        raise UserError(f"{kind}: needs target = <object slot>")
-    vec = [0.0] * maze.N_EVENT_PARAMS
-    vec[4] = 1.0  # default reward of an added object
-    for name in wanted:
-        if name not in params:
-            continue
-        value = params[name]
-        if name == "kind" and isinstance(value, str):
-            if value not in maze.OBJECT_TO_IDX:
-                raise UserError(f"{kind}: unknown object kind {value!r}"
-                                f" ({', '.join(maze.OBJECT_KINDS)})")
-            value = maze.OBJECT_TO_IDX[value]
-        if name == "color" and isinstance(value, str):
-            if value not in maze.COLOR_TO_IDX:
-                raise UserError(f"{kind}: unknown colour {value!r} ({', '.join(maze.COLORS)})")
-            value = maze.COLOR_TO_IDX[value]
-        slot = 2 if (kind == "recolor_object" and name == "color") else _PARAM_SLOT[name]
-        vec[slot] = _RANGES[name].check(kind, name, value)
-    return tuple(vec)
+EVENTS = EventTable(
+    kinds={
+        "teleport": event_kind(*_CELL),
+        "draw_wall": event_kind(*_CELL),
+        "erase_wall": event_kind(*_CELL),
+        "place_hazard": event_kind(*_CELL),
+        "remove_hazard": event_kind(*_CELL),
+        "add_object": event_kind(*_CELL, ("kind", 2), ("color", 3), ("reward", 4, 1.0)),
+        "move_object": event_kind(*_CELL, target="object slot"),
+        "recolor_object": event_kind(("color", 2), target="object slot"),
+        "remove_object": event_kind(target="object slot"),
+        "set_noise": event_kind(("p", 2)),
+    },
+    ranges=_RANGES,
+    n_params=maze.N_EVENT_PARAMS,
+    fill={4: 1.0},  # an added object's reward unless given (every vector has carried it)
+    codes={"kind": maze.OBJECT_KINDS, "color": maze.COLORS},
+)
+assert EVENTS.event_kinds == maze.EVENT_KINDS
 
 
 def check_event(state: MazeState, kind: str, target: int, vec: tuple[float, ...]) -> None:
     """UserError if an encoded maze event does not fit ``state``'s grid or object slots."""
     height, width = state.cell.shape[1:]
-    wanted = _EVENT_FIELDS[kind]
-    if "row" in wanted and not (vec[0] < height and vec[1] < width):
+    if "row" in EVENTS.kinds[kind].names and not (vec[0] < height and vec[1] < width):
         raise UserError(f"{kind}: ({vec[0]:.0f}, {vec[1]:.0f}) is outside the grid"
                         f" (rows 0..{height - 1}, cols 0..{width - 1})")
     n_slots = state.obj_kind.shape[1]
-    if (kind in _NEEDS_TARGET or kind == "add_object") and target >= n_slots:
+    if (EVENTS.kinds[kind].target or kind == "add_object") and target >= n_slots:
         raise UserError(f"{kind}: no object slot {target} (slots 0..{n_slots - 1})")
 
 
-class MazeDriver:
+class MazeDriver(DriverBase):
     """The maze world behind the :class:`~simulator.core.driver.WorldDriver` interface."""
 
     kind = "maze"
-    event_kinds = maze.EVENT_KINDS
-    n_event_params = maze.N_EVENT_PARAMS
+    events = EVENTS
     state_type = MazeState
 
     def params(self, scene: Any) -> np.ndarray:
@@ -252,9 +224,6 @@ class MazeDriver:
             world_steps=world_steps,
         )
 
-    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-        return encode_event(kind, target, params)
-
     def check_event(self, state: MazeState, kind: str, target: int,
                     vec: tuple[float, ...]) -> None:
         check_event(state, kind, target, vec)
@@ -262,7 +231,7 @@ class MazeDriver:
     def outcomes(self, scene: Any, state: MazeState, copy: int, agents: list[AgentSpec],
                  lane: int, history: Any | None = None) -> list[Outcome]:
         agent = agents[0]
-        status = ("running", "terminated", "truncated")[int(state.status[copy])]
+        status = status_name(state.status[copy])
         slot = int(state.reached[copy])
         detail: str | None = None
         achieved = achieved_base = False

@@ -12,7 +12,7 @@ world to ``t + 1``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
@@ -23,6 +23,12 @@ from simulator.core.rng import (
     STREAM_NOISE_ACTION,
     rand_int,
     rand_uniform,
+)
+from simulator.core.state import (  # noqa: F401  (the kernels' status codes)
+    STATUS_RUNNING,
+    STATUS_TERMINATED,
+    STATUS_TRUNCATED,
+    StateArrays,
 )
 
 # --- code tables ---------------------------------------------------------------------
@@ -45,7 +51,6 @@ N_ACTIONS = 5
 DROW = np.array([0, -1, 1, 0, 0], dtype=np.int32)
 DCOL = np.array([0, 0, 0, -1, 1], dtype=np.int32)
 
-STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED = 0, 1, 2
 
 # Perturbation kinds; an event is (step, kind, target, params[6]) and params are
 # (row, col, kind/colour/probability, colour, reward, unused) as each kind needs.
@@ -82,7 +87,7 @@ N_PARAMS = 3
 
 
 @dataclass
-class MazeState:
+class MazeState(StateArrays):
     """Struct-of-arrays state of ``E`` maze copies of size ``H x W`` with ``K`` object slots.
 
     Attributes
@@ -130,24 +135,6 @@ class MazeState:
             noise=np.zeros(e, np.float64),
         )
 
-    @property
-    def n_copies(self) -> int:
-        return self.cell.shape[0]
-
-    def field_names(self) -> list[str]:
-        return [f.name for f in fields(self)]
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in self.field_names()}
-
-    def copy(self) -> MazeState:
-        return MazeState(**{k: v.copy() for k, v in self.as_dict().items()})
-
-    def select(self, index: int | slice | np.ndarray) -> MazeState:
-        """The copies at ``index`` as a new state (always keeps the leading axis)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return MazeState(**{k: v[index].copy() for k, v in self.as_dict().items()})
 
 
 # --- the one transition rule ---------------------------------------------------------

@@ -16,8 +16,17 @@ from numba import njit, prange
 
 from agents.external import external_actions
 from agents.registry import AGENT_EXTERNAL, AgentSpec, ObjectiveLike
-from simulator.core.driver import EventArrays, Outcome, ParamRange, StepTrace
+from simulator.core.driver import DriverBase, EventArrays, Outcome, StepTrace
 from simulator.core.errors import UserError
+from simulator.core.events import (
+    EventTable,
+    ParamRange,
+    event_due,
+    event_hits,
+    event_kind,
+    first_event_at,
+)
+from simulator.core.state import status_name
 from simulator.worlds import parse_objective
 from simulator.worlds.thermal import kernels as thermal
 from simulator.worlds.thermal.kernels import (
@@ -65,7 +74,6 @@ def thermal_rollout(n_steps, seed, params, agent_code, agent_params, rules, n_ru
     n_copies, height, width = temp.shape
     n_agents = agent_code.shape[0]
     trace = tr_action.shape[0] > 0
-    n_events = ev_step.shape[0]
     dt = params[P_DT]
     for e in prange(n_copies):
         gx, gy, dtc, air, heat_cells, heat_gain, dirichlet_open = build_model(
@@ -78,17 +86,15 @@ def thermal_rollout(n_steps, seed, params, agent_code, agent_params, rules, n_ru
         power = np.empty(n_agents)
         step, status_e = t[e], status[e]
         searched = 0
-        i_ev = 0
-        while i_ev < n_events and ev_step[i_ev] < step:  # events already in this copy's past
-            i_ev += 1
+        i_ev = first_event_at(ev_step, step)  # events before are in this copy's past
         for s in range(n_steps):
             if status_e != STATUS_RUNNING:
                 break
-            if i_ev < n_events and ev_step[i_ev] == step:
+            if event_due(ev_step, i_ev, step):
                 temp[e] = a[1:-1, 1:-1]
                 rebuild = False
-                while i_ev < n_events and ev_step[i_ev] == step:
-                    if ev_copy[i_ev] < 0 or ev_copy[i_ev] == e:
+                while event_due(ev_step, i_ev, step):
+                    if event_hits(ev_copy, i_ev, e):
                         changed = apply_event(e, ev_kind[i_ev], ev_target[i_ev], ev_params[i_ev],
                                               temp, cell, tag, window_open, outside_offset,
                                               noise)
@@ -144,17 +150,11 @@ def thermal_rollout(n_steps, seed, params, agent_code, agent_params, rules, n_ru
         world_steps[e] += searched
 
 
-# Which named parameters each thermal event takes and their defaults (None: required).
-_EVENT_FIELDS: dict[str, dict[str, float | None]] = {
-    "open_window": {},
-    "close_window": {},
-    "heat": {"row": None, "col": None, "radius": 1.5, "amount": 3.0},
-    "cool": {"row": None, "col": None, "radius": 1.5, "amount": 3.0},
-    "shift_outside": {"delta": None},
-    "kick_room": {"delta": None},
-    "set_noise": {"sigma": None},
-}
-_PARAM_SLOT = {"row": 0, "col": 1, "radius": 2, "amount": 3, "delta": 3, "sigma": 3}
+# Every thermal event kind: its named parameters, their slots in the kernels' vector and
+# defaults, in EV_* code order. Windows take ``target`` = window index (-1: every window);
+# heat / cool a brush (row, col, radius in cells, amount in K: 'cool' subtracts);
+# shift_outside and kick_room a ``delta`` in K; set_noise ``sigma`` in K per step.
+_BRUSH = (("row", 0), ("col", 1), ("radius", 2, 1.5), ("amount", 3, 3.0))
 # Every parameter's range. A kick of 50 K is already far beyond any weather or heater a
 # room meets in a step (a winter night is some 20 K below a heated room), so larger ones can
 # only be typos; the bound also keeps every repeated kick a fuzz sequence can chain far from
@@ -169,30 +169,20 @@ _RANGES = {
     "delta": ParamRange(-MAX_KICK, MAX_KICK, unit="K"),
     "sigma": ParamRange(0.0, MAX_NOISE, unit="K per step"),
 }
-
-
-def encode_event(kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-    """Named parameters → the kernel's (N_EVENT_PARAMS,) vector; UserError names what is wrong.
-
-    open_window / close_window take ``target`` = window index (-1: every window);
-    heat / cool a brush (row, col, radius in cells, amount in K: 'cool' subtracts);
-    shift_outside and kick_room a ``delta`` in K; set_noise ``sigma`` in K per step. Every
-    parameter must lie in its range (``_RANGES``).
-    """
-    if kind not in _EVENT_FIELDS:
-        raise UserError(f"unknown perturbation {kind!r} ({', '.join(_EVENT_FIELDS)})")
-    wanted = _EVENT_FIELDS[kind]
-    unknown = set(params) - set(wanted)
-    if unknown:
-        raise UserError(f"{kind}: unknown parameter(s) {', '.join(sorted(unknown))}"
-                        f" (takes {', '.join(wanted) or 'none'})")
-    missing = [name for name, default in wanted.items() if default is None and name not in params]
-    if missing:
-        raise UserError(f"{kind}: missing parameter(s) {', '.join(missing)}")
-    vec = [0.0] * thermal.N_EVENT_PARAMS
-    for name, default in wanted.items():
-        vec[_PARAM_SLOT[name]] = _RANGES[name].check(kind, name, params.get(name, default))
-    return tuple(vec)
+EVENTS = EventTable(
+    kinds={
+        "open_window": event_kind(),
+        "close_window": event_kind(),
+        "heat": event_kind(*_BRUSH),
+        "cool": event_kind(*_BRUSH),
+        "shift_outside": event_kind(("delta", 3)),
+        "kick_room": event_kind(("delta", 3)),
+        "set_noise": event_kind(("sigma", 3)),
+    },
+    ranges=_RANGES,
+    n_params=thermal.N_EVENT_PARAMS,
+)
+assert EVENTS.event_kinds == thermal.EVENT_KINDS
 
 
 def check_event(state: ThermalState, kind: str, target: int, vec: tuple[float, ...]) -> None:
@@ -218,12 +208,11 @@ def _as_objective(objective: str | ObjectiveLike) -> ThermalObjective:
     return obj
 
 
-class ThermalDriver:
+class ThermalDriver(DriverBase):
     """The thermal world behind the :class:`~simulator.core.driver.WorldDriver` interface."""
 
     kind = "thermal"
-    event_kinds = thermal.EVENT_KINDS
-    n_event_params = thermal.N_EVENT_PARAMS
+    events = EVENTS
     state_type = ThermalState
 
     def params(self, scene: Any) -> np.ndarray:
@@ -324,9 +313,6 @@ class ThermalDriver:
                          internals={"rule": rule, "nodes": nodes, "heater": heater},
                          world_steps=world_steps)
 
-    def encode_event(self, kind: str, target: int, params: dict[str, Any]) -> tuple[float, ...]:
-        return encode_event(kind, target, params)
-
     def check_event(self, state: ThermalState, kind: str, target: int,
                     vec: tuple[float, ...]) -> None:
         check_event(state, kind, target, vec)
@@ -383,7 +369,7 @@ class ThermalDriver:
                  lane: int, history: Any | None = None) -> list[Outcome]:
         """Per agent: its objective and the base objective held *now* (achieved), and the
         fraction of completed steps after which its objective held."""
-        status = ("running", "terminated", "truncated")[int(state.status[copy])]
+        status = status_name(state.status[copy])
         steps = int(state.t[copy])
         reading = self.readings(scene, state)[copy]
         base = _as_objective(scene.model.base_objective)

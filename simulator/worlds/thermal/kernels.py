@@ -37,12 +37,18 @@ see, then :func:`world_step` moves the world to ``t + 1``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
 
 from simulator.core.rng import STREAM_INIT, STREAM_NOISE, rand_uniform
+from simulator.core.state import (  # noqa: F401  (the kernels' status codes)
+    STATUS_RUNNING,
+    STATUS_TERMINATED,
+    STATUS_TRUNCATED,
+    StateArrays,
+)
 
 # --- code tables ---------------------------------------------------------------------
 CELL_AIR, CELL_WALL, CELL_WINDOW, CELL_OPEN_WINDOW, CELL_RESERVOIR = range(5)
@@ -50,7 +56,6 @@ CELL_NAMES = ("air", "wall", "window", "open_window", "reservoir")
 N_KINDS = len(CELL_NAMES)
 NO_TAG = -1
 
-STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED = 0, 1, 2
 MAX_AGENTS = 4  # agents per lane: the per-agent counters in the state have this width
 
 # Perturbation kinds; an event is (step, kind, target, params[4]) with params
@@ -94,7 +99,7 @@ _SQRT3 = np.sqrt(3.0)
 
 
 @dataclass
-class ThermalState:
+class ThermalState(StateArrays):
     """Struct-of-arrays state of ``E`` rooms of ``H x W`` cells with ``NS`` sensors, ``NH``
     heaters (or coolers) and ``NW`` windows.
 
@@ -160,24 +165,6 @@ class ThermalState:
             status=np.zeros(e, np.int8),
         )
 
-    @property
-    def n_copies(self) -> int:
-        return self.temp.shape[0]
-
-    def field_names(self) -> list[str]:
-        return [f.name for f in fields(self)]
-
-    def as_dict(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in self.field_names()}
-
-    def copy(self) -> ThermalState:
-        return ThermalState(**{k: v.copy() for k, v in self.as_dict().items()})
-
-    def select(self, index: int | slice | np.ndarray) -> ThermalState:
-        """The copies at ``index`` as a new state (always keeps the leading axis)."""
-        if isinstance(index, int):
-            index = slice(index, index + 1)
-        return ThermalState(**{k: v[index].copy() for k, v in self.as_dict().items()})
 
 
 # --- material constants → conductances -------------------------------------------------
