@@ -398,8 +398,8 @@ def _bench_gui(quick: bool, say: Callable[[str], None],
 
     from simulator.gui.main_window import MainWindow
     from simulator.render import THEMES
-    from simulator.render import maze as maze_render
     from simulator.worlds.maze import kernels as maze_world
+    from simulator.worlds.maze import render as maze_render
 
     seconds = seconds or (3.0 if quick else 10.0)
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from simulator import __version__
+from simulator import __version__, worlds
 from simulator.core.errors import UserError
 
 
@@ -141,6 +141,7 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
         return
     click.echo(f"{sc.name}  seed={session.seed}  distribution={session.distribution}"
                f"  base={sc.model.base_objective}")
+    held = worlds.world(sc.world).held
     for out in outcomes:
         mark = "✔" if out["achieved_objective"] else "✘"
         base_mark = "✔" if out["achieved_base"] else "✘"
@@ -152,7 +153,7 @@ def run(scene: str, agent: str | None, objective: str | None, distribution: str 
             f"{out['status']:<10} steps={out['steps']:<5} return={out['ret']:+.3f} "
             f"end={out['detail'] or '-':<12} objective {mark}  base {base_mark}"
             # Worlds where an objective is held (not reached once) say for how long.
-            + (f"  held {out['fraction_of_steps']:.0%} of steps" if sc.world != "maze" else "")
+            + (f"  held {out['fraction_of_steps']:.0%} of steps" if held else "")
         )
         if "ensemble" in out:
             ens, m = out["ensemble"], out["metrics"]
@@ -455,7 +456,7 @@ def plot(file: str, out_dir: str, basin: bool) -> None:
                             if f"baseline_{name}" in m}
                 baseline["OP"] = np.zeros_like(m["OP"])  # the baseline against itself
                 basin_cells = None
-                if basin and rec.world == "maze":
+                if basin and worlds.world(rec.world).basin:
                     session = ep.session()
                     basin_cells = basin_map(session, 0)
                 lanes.append(LaneFigureData(

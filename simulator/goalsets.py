@@ -28,7 +28,7 @@ from simulator import misgen
 from simulator.core.errors import UserError
 from simulator.core.rng import STREAM_MIX, rand_uniform
 from simulator.scene import Scene
-from simulator.worlds import get_driver, parse_objective
+from simulator.worlds import get_driver, parse_objective, world
 from simulator.worlds.maze.goals import Candidate, candidate_goals, pursue_goals
 
 REGIMES = ("sparse", "dense")
@@ -39,7 +39,7 @@ LEARNER_REGIME = {"reinforce": "sparse", "reward_search": "sparse", "bc": "dense
 
 def scene_goals(scene: Scene) -> list[Candidate]:
     """The candidate goals of a maze scene (UserError for other worlds)."""
-    if scene.world != "maze":
+    if not world(scene.world).trainable:  # goals are the learners' world's (the maze's)
         raise UserError(f"{scene.name}: candidate goals are defined for maze scenes, not"
                         f" {scene.world}")
     present: set[tuple[int, int]] = set()

@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from simulator.session import Session
-from simulator.worlds import make_agent, parse_objective
+from simulator.worlds import make_agent, parse_objective, world
 
 SERIES = ("H", "F", "OP", "F_own", "OP_own")
 FUNNEL_BINS = 48
@@ -264,35 +264,13 @@ class MetricsTracker:
 
 
 def basin_map(session: Session, lane: int, objective: Any | None = None) -> np.ndarray:
-    """Maze only: which start cells reach the target within the horizon, (H, W) int8.
-
-    1 = reaches, 0 = does not, -1 = not a start cell (wall, lava, object). Every floor cell of
-    copy 0's initial world becomes one copy with the agent placed there; the lane's agent then
-    runs for the horizon and the copies in the target set are the basin.
-    """
-    from simulator.worlds.maze import kernels as maze
-
-    if session.scene.world != "maze":
-        raise NotImplementedError("basin maps are implemented for the maze world")
-    scene, driver = session.scene, session.driver
-    objective = objective or parse_objective(scene.model.base_objective)
-    first = driver.initial_state(scene, session.distribution, 1, session.seed)
-    height, width = first.cell.shape[1:]
-    occupied = np.zeros((height, width), bool)
-    for k in range(first.obj_kind.shape[1]):
-        if first.obj_kind[0, k] != maze.OBJ_NONE:
-            occupied[tuple(first.obj_pos[0, k])] = True
-    starts = np.argwhere((first.cell[0] == maze.CELL_FLOOR) & ~occupied)
-    trial = maze.MazeState(**{k: np.repeat(v, len(starts), axis=0)
-                              for k, v in first.as_dict().items()})
-    trial.agent_pos[:] = starts
-    lane_obj = session.lanes[lane]
-    driver.advance(trial, lane_obj.agents, session.packed_events(lane_obj), session.params,
-                   session.seed, session.horizon, trace=False)
-    reached = driver.in_target(scene, trial, objective)
-    out = np.full((height, width), -1, np.int8)
-    out[starts[:, 0], starts[:, 1]] = reached.astype(np.int8)
-    return out
+    """Which start states reach the target within the horizon, for worlds that define a
+    basin map (the maze: (H, W) int8, see :func:`simulator.worlds.maze.basin.basin_map`);
+    NotImplementedError for the others."""
+    spec = world(session.scene.world)
+    if not spec.basin:
+        raise NotImplementedError(f"basin maps are not defined for the {spec.kind} world")
+    return spec.load("basin")(session, lane, objective)
 
 
 def run_measured(session: Session, steps: int | None = None) -> MetricsTracker:

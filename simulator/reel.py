@@ -25,18 +25,19 @@ import pygame  # noqa: E402  (after the environment variable)
 
 from simulator.core.errors import UserError  # noqa: E402
 from simulator.recording import Episode, Recording, reading  # noqa: E402
-from simulator.render import Flash, Overlays, has_renderer, render_world  # noqa: E402
+from simulator.render import (  # noqa: E402
+    Flash,
+    Overlays,
+    has_renderer,
+    render_world,
+    world_renderer,
+)
 from simulator.render.theme import Theme, font, get_theme  # noqa: E402
 from simulator.session import Event  # noqa: E402
 from simulator.worlds import get_driver  # noqa: E402
 
 FLASH_STEPS = 4  # a perturbation's highlight fades out over this many steps after it hits
 METRICS = ("F", "OP")  # sparkline candidates, first present wins
-# Maze events that hit one cell, carrying it as params (row, col).
-_MAZE_CELL_EVENTS = ("teleport", "draw_wall", "erase_wall", "place_hazard", "remove_hazard",
-                     "add_object", "move_object")
-_MAZE_OBJECT_EVENTS = ("recolor_object", "remove_object")
-_THERMAL_CELL_EVENTS = ("heat", "cool")  # a brush at params (row, col)
 # The bundled font has no arrows or check marks: say it in words instead of drawing boxes.
 _GLYPHS = {"→": "->", "✔": "yes", "✘": "no", "▶": ">", "…": "..."}
 _BLOCK_STEPS = 64  # state rows read from the file at a time
@@ -104,7 +105,8 @@ class Reel:
         if not episodes:
             raise UserError(f"{self.path}: the recording holds no episode")
         self.theme: Theme = get_theme("projector")
-        self._state_type = get_driver(self.world).state_type
+        self._driver = get_driver(self.world)
+        self._state_type = self._driver.state_type
         self.runs: dict[int, list[Episode]] = {}
         for ep in episodes:
             self.runs.setdefault(max(ep.run, 0), []).append(ep)
@@ -225,19 +227,10 @@ class Reel:
         return out
 
     def _where(self, lane: int, ev: Event) -> tuple[float, ...] | None:
-        """The (row, col) an event hit, or None for one that hits the whole world."""
-        if self.world == "thermal" and ev.kind in _THERMAL_CELL_EVENTS:
-            return (float(ev.params[0]), float(ev.params[1]))
-        if self.world != "maze":
-            return None
-        if ev.kind in _MAZE_CELL_EVENTS:
-            return (float(ev.params[0]), float(ev.params[1]))
-        if ev.kind in _MAZE_OBJECT_EVENTS and ev.target >= 0:
-            state = self.state(lane, ev.step)  # where the object stood when hit
-            if ev.target < state.obj_pos.shape[1]:
-                row, col = state.obj_pos[0, ev.target]
-                return (float(row), float(col))
-        return None
+        """Where an event hit (the driver's ``event_where``: a cell, or where the object it
+        hit stood then), or None for one that hits the whole world."""
+        return self._driver.event_where(self.state(lane, ev.step), 0, ev.kind, ev.target,
+                                        ev.params)
 
     # --- drawing -----------------------------------------------------------------------------
     def frame(self, t: int, size: tuple[int, int], hud: Hud | None = None) -> np.ndarray:
@@ -562,29 +555,12 @@ def _wrap(text: str, width: int, px: int, min_px: int, bold: bool = False,
 
 
 def _fit_world(kind: str, state: Any, room: tuple[int, int]) -> tuple[int, int]:
-    """The frame size for a world inside ``room``: the room cut down to what the world's
-    renderer fills there (its own ``layout``), so no band of empty background separates
-    the world from its header; the whole room for a world without a known layout."""
+    """The frame size for a world inside ``room``: what the world's renderer fills there
+    (its ``fit``), so no band of empty background separates the world from its header;
+    the whole room for a renderer without one."""
     width, height = max(room[0], 8), max(room[1], 8)
-    if kind == "maze":
-        from simulator.render import maze as maze_render
-
-        lay = maze_render.layout(state.cell.shape[1:], (width, height))
-        return (lay.cell * lay.cols, lay.cell * lay.rows)
-    if kind == "thermal":
-        from simulator.render import thermal as thermal_render
-
-        lay = thermal_render.layout(state.temp.shape[1:], (width, height))
-        # The thermometer strip beside the room is as tall as the frame: leave it twice
-        # the room's height so its scale stays readable.
-        return (width, min(height, 2 * lay.cell * lay.rows + 8))
-    if kind == "arena":
-        from simulator.render import arena as arena_render
-
-        lay = arena_render.layout(tuple(state.box[0]), (width, height))
-        return (min(width, int(lay.width_m * lay.scale) + 13),
-                min(height, int(lay.height_m * lay.scale) + 13))  # 13: margins, rounding
-    return (width, height)
+    fit = getattr(world_renderer(kind), "fit", None)
+    return fit(state, (width, height)) if fit else (width, height)
 
 
 def parse_size(text: str) -> tuple[int, int]:

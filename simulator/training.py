@@ -21,9 +21,7 @@ from simulator import __version__
 from simulator.cluster import chunks, map_ordered, n_workers, scene_args, scene_from_text
 from simulator.core.errors import UserError
 from simulator.scene import Scene
-from simulator.worlds import get_driver, parse_objective
-
-TRAINABLE_WORLDS = ("maze",)
+from simulator.worlds import get_driver, parse_objective, world, world_kinds
 
 
 @dataclass(frozen=True)
@@ -61,8 +59,9 @@ def parse_fractions(text: str, what: str = "--mix") -> list[float]:
 
 def check_request(scene: Scene, req: TrainRequest) -> None:
     """UserError (one line) when the scene cannot be trained on as asked."""
-    if scene.world not in TRAINABLE_WORLDS:
-        raise UserError(f"{scene.name}: learners train on {', '.join(TRAINABLE_WORLDS)} worlds;"
+    if not world(scene.world).trainable:
+        trainable = [kind for kind in world_kinds() if world(kind).trainable]
+        raise UserError(f"{scene.name}: learners train on {', '.join(trainable)} worlds;"
                         f" this scene is a {scene.world} world")
     for name in req.learners:
         if name not in LEARNERS:

@@ -49,13 +49,16 @@ class World:
     renderer : module with ``layout``, ``draw`` (simulator/render's protocol).
     sense : module with ``ACTION_WIDTH``, ``observation_shape``, ``observation_bounds``,
         ``observe_copies`` (what an agent outside the engine perceives).
-    tools : the GUI's tool classes, in toolbar order (a Qt module: the GUI only).
+    tools : the GUI's tool classes, in toolbar order (GUI only).
+    basin : ``basin_map(session, lane, objective)``, which start states reach the target
+        (None: the world has no basin map).
     warmup : kernels a first frame needs, checked for a compiled cache before launch.
 
     Data: ``copies`` (reflex lane, search lane) default ensemble sizes for the GUI;
     ``noise`` its noise knob; ``copy0_fields`` state fields a GUI lane keeps per step for
     copy 0 beyond what the driver's history keeps; ``trainable`` whether learners train
-    in it; ``help`` the GUI's help text for it.
+    in it; ``held`` whether objectives are held over time (thermal bands, arena goals)
+    rather than reached once (the maze); ``help`` the GUI's help text for it.
     """
 
     kind: str
@@ -70,6 +73,7 @@ class World:
     help: str
     noise: NoiseSpec
     physics: str | None = None
+    basin: str | None = None
     proxy: str | None = None
     finish: str | None = None
     tools: str | None = None
@@ -77,6 +81,7 @@ class World:
     copies: tuple[int, int] = (512, 32)
     copy0_fields: tuple[str, ...] = ()
     trainable: bool = False
+    held: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     def load(self, entry: str) -> Any:

@@ -113,6 +113,20 @@ def font(px: int, bold: bool = False) -> pygame.font.Font:
     return _FONTS[key]
 
 
+def caption_px(height: int, theme: Theme) -> int:
+    """The caption bands' font size for a frame ``height`` pixels tall."""
+    return int(max(12, min(22, height / 22)) * theme.text_scale)
+
+
+def caption_bands(caption: list[str], internals: list[str], height: int,
+                  theme: Theme) -> tuple[int, int]:
+    """Pixels the top (``caption``) and bottom (``internals``) bands take in a frame
+    ``height`` tall, as :func:`draw_caption` draws them, so a world fits between them."""
+    line_h = font(caption_px(height, theme)).get_linesize()
+    n_top, n_bottom = (len([s for s in lines if s]) for lines in (caption, internals))
+    return (line_h * n_top + 6 if n_top else 0, line_h * n_bottom + 6 if n_bottom else 0)
+
+
 def draw_caption(surface: pygame.Surface, lines: list[str], theme: Theme,
                  where: str = "bottom", px: int | None = None) -> None:
     """Lines of text on a translucent band across the top or bottom of ``surface``."""
@@ -120,7 +134,7 @@ def draw_caption(surface: pygame.Surface, lines: list[str], theme: Theme,
     if not lines:
         return
     width, height = surface.get_size()
-    px = px or int(max(12, min(22, height / 22)) * theme.text_scale)
+    px = px or caption_px(height, theme)
     f = font(px)
     line_h = f.get_linesize()
     band_h = line_h * len(lines) + 6

@@ -13,8 +13,8 @@ from PySide6 import QtCore, QtWidgets  # noqa: E402
 
 from simulator.gui.main_window import MainWindow  # noqa: E402
 from simulator.render import THEMES, has_renderer  # noqa: E402
-from simulator.render import maze as maze_render  # noqa: E402
 from simulator.scene import Scene  # noqa: E402
+from simulator.worlds.maze import render as maze_render  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENES = sorted(p.stem for p in (ROOT / "scenes").glob("*.toml"))

@@ -20,10 +20,10 @@ from simulator.render import (
     render_ghosts,
     render_world,
 )
-from simulator.render import maze as maze_render
 from simulator.scene import Scene
 from simulator.session import Session
 from simulator.worlds.maze import kernels as maze
+from simulator.worlds.maze import render as maze_render
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (330, 264)  # walled_maze is 8 x 11 cells: 30-pixel cells, 12 rows to spare
@@ -159,7 +159,7 @@ def test_thermal_room_sensors_and_thermometer():
     scene_path = ROOT / "scenes" / "thermostat.toml"
     if not scene_path.exists() or not has_renderer("thermal"):
         pytest.skip("no thermal scene or renderer")
-    from simulator.render import thermal as thermal_render
+    from simulator.worlds.thermal import render as thermal_render
 
     scene = Scene.load(scene_path)
     state = Session(scene, n_copies=32).lanes[0].state.copy()
@@ -188,8 +188,8 @@ def test_arena_bodies_goals_and_locate():
     scene_path = ROOT / "scenes" / "ball_push.toml"
     if not scene_path.exists() or not has_renderer("arena"):
         pytest.skip("no arena scene or renderer")
-    from simulator.render import arena as arena_render
     from simulator.worlds.arena import kernels as arena
+    from simulator.worlds.arena import render as arena_render
 
     scene = Scene.load(scene_path)
     state = Session(scene, n_copies=16).lanes[0].state

@@ -15,7 +15,7 @@ import numpy as np
 import pygame
 
 from simulator.render import Overlays
-from simulator.render.theme import Theme, draw_caption, font
+from simulator.render.theme import Theme, caption_bands, draw_caption, font
 from simulator.worlds.arena import kernels as arena
 
 _BALL_COLOR = (232, 110, 30)
@@ -48,12 +48,6 @@ class Layout:
         return pygame.Rect(left, top, max(right - left, 1), max(bottom - top, 1))
 
 
-def _band_height(n_lines: int, height: int, theme: Theme) -> int:
-    if n_lines == 0:
-        return 0
-    px = int(max(12, min(22, height / 22)) * theme.text_scale)
-    return font(px).get_linesize() * n_lines + 6
-
 
 def layout(box: tuple[float, float], size: tuple[int, int], theme: Theme | None = None,
            overlays: Overlays | None = None) -> Layout:
@@ -61,8 +55,7 @@ def layout(box: tuple[float, float], size: tuple[int, int], theme: Theme | None 
     width, height = size
     top_band = bottom_band = 0
     if overlays is not None and theme is not None:
-        top_band = _band_height(len([s for s in overlays.caption if s]), height, theme)
-        bottom_band = _band_height(len([s for s in overlays.internals if s]), height, theme)
+        top_band, bottom_band = caption_bands(overlays.caption, overlays.internals, height, theme)
     margin = 6
     avail_w = max(width - 2 * margin, 1)
     avail_h = max(height - top_band - bottom_band - 2 * margin, 1)
@@ -217,6 +210,13 @@ def _draw_overlays(surface: pygame.Surface, lay: Layout, state: arena.ArenaState
         center = lay.to_px(float(overlays.hover[0]), float(overlays.hover[1]))
         pygame.draw.circle(overlay, (*theme.hover, 255), center, 6, 2)
     surface.blit(overlay, (0, 0))
+
+
+def fit(state: Any, room: tuple[int, int]) -> tuple[int, int]:
+    """The frame size the arena fills inside ``room`` (13 px: margins and rounding)."""
+    lay = layout(tuple(state.box[0]), room)
+    return (min(room[0], int(lay.width_m * lay.scale) + 13),
+            min(room[1], int(lay.height_m * lay.scale) + 13))
 
 
 def draw(surface: pygame.Surface, scene: Any, state: arena.ArenaState, copy: int,

@@ -27,6 +27,8 @@ WORLD = World(
     copies=(4096, 512),
     copy0_fields=("cell",),
     trainable=True,
+    held=False,
+    basin=f"{_P}.basin:basin_map",
     noise=NoiseSpec("p", 1.0, "%", "Slip noise: chance an action is replaced at random"),
     help="""\
 Maze tools (drag on a world view):

@@ -14,7 +14,7 @@ import numpy as np
 import pygame
 
 from simulator.render import Flash, Overlays
-from simulator.render.theme import Theme, draw_caption, font
+from simulator.render.theme import Theme, caption_bands, draw_caption
 from simulator.worlds.maze import kernels as maze
 
 
@@ -40,13 +40,6 @@ class Layout:
                 int(self.top + (row + 0.5) * self.cell))
 
 
-def _band_height(n_lines: int, height: int, theme: Theme) -> int:
-    """Pixels a caption band of ``n_lines`` takes (as :func:`draw_caption` draws it)."""
-    if n_lines == 0:
-        return 0
-    px = int(max(12, min(22, height / 22)) * theme.text_scale)
-    return font(px).get_linesize() * n_lines + 6
-
 
 def layout(shape: tuple[int, int], size: tuple[int, int], theme: Theme | None = None,
            overlays: Overlays | None = None) -> Layout:
@@ -56,8 +49,7 @@ def layout(shape: tuple[int, int], size: tuple[int, int], theme: Theme | None = 
     width, height = size
     top_band = bottom_band = 0
     if overlays is not None and theme is not None:
-        top_band = _band_height(len([s for s in overlays.caption if s]), height, theme)
-        bottom_band = _band_height(len([s for s in overlays.internals if s]), height, theme)
+        top_band, bottom_band = caption_bands(overlays.caption, overlays.internals, height, theme)
     avail_h = max(height - top_band - bottom_band, 1)
     cell = max(min(width // cols, avail_h // rows), 1)
     left = (width - cell * cols) // 2
@@ -332,6 +324,12 @@ def _static_layers(cells: np.ndarray, size: tuple[int, int], lay: Layout, theme:
         _STATIC.clear()
     _STATIC[key] = (base, top)
     return base, top
+
+
+def fit(state: Any, room: tuple[int, int]) -> tuple[int, int]:
+    """The frame size the maze fills inside ``room`` (whole cells)."""
+    lay = layout(state.cell.shape[1:], room)
+    return (lay.cell * lay.cols, lay.cell * lay.rows)
 
 
 def draw(surface: pygame.Surface, scene: Any, state: maze.MazeState, copy: int, theme: Theme,

@@ -15,7 +15,7 @@ import numpy as np
 import pygame
 
 from simulator.render import Flash, Overlays
-from simulator.render.theme import Theme, draw_caption, font
+from simulator.render.theme import Theme, caption_bands, draw_caption, font
 from simulator.worlds.thermal import kernels as thermal
 
 
@@ -40,12 +40,6 @@ class Layout:
                 int(self.top + (row + 0.5) * self.cell))
 
 
-def _band_height(n_lines: int, height: int, theme: Theme) -> int:
-    if n_lines == 0:
-        return 0
-    px = int(max(12, min(22, height / 22)) * theme.text_scale)
-    return font(px).get_linesize() * n_lines + 6
-
 
 def layout(shape: tuple[int, int], size: tuple[int, int], theme: Theme | None = None,
            overlays: Overlays | None = None) -> Layout:
@@ -54,8 +48,7 @@ def layout(shape: tuple[int, int], size: tuple[int, int], theme: Theme | None = 
     width, height = size
     top_band = bottom_band = 0
     if overlays is not None and theme is not None:
-        top_band = _band_height(len([s for s in overlays.caption if s]), height, theme)
-        bottom_band = _band_height(len([s for s in overlays.internals if s]), height, theme)
+        top_band, bottom_band = caption_bands(overlays.caption, overlays.internals, height, theme)
     strip_w = max(int(width * 0.16), 36) if width >= 120 else 0
     avail_w = max(width - strip_w - 6, 1)
     avail_h = max(height - top_band - bottom_band, 1)
@@ -292,6 +285,13 @@ def _draw_flashes(surface: pygame.Surface, lay: Layout, flashes: list[Flash],
             radius = int(lay.cell * (1.0 + 1.5 * (1.0 - flash.strength)))
             pygame.draw.circle(overlay, (*theme.flash, alpha), center, radius, 3)
         surface.blit(overlay, (0, 0))
+
+
+def fit(state: Any, room: tuple[int, int]) -> tuple[int, int]:
+    """The frame size the room fills inside ``room``: the thermometer strip beside it is as
+    tall as the frame, so leave it twice the room's height for a readable scale."""
+    lay = layout(state.temp.shape[1:], room)
+    return (room[0], min(room[1], 2 * lay.cell * lay.rows + 8))
 
 
 def draw(surface: pygame.Surface, scene: Any, state: thermal.ThermalState, copy: int,
