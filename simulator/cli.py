@@ -426,9 +426,9 @@ def plot(file: str, out_dir: str, basin: bool) -> None:
         from pathlib import Path
 
         from simulator.plots import write_sweep_figure
-        from simulator.sweep import read_table
+        from simulator.sweep import outcome_by_parameter, read_table
 
-        rows = read_table(file)
+        rows = outcome_by_parameter(read_table(file))
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         fig = Path(out_dir) / f"{Path(file).stem}.png"
         click.echo(f"wrote {write_sweep_figure(fig, f'{Path(file).stem}: sweep', rows)}")
@@ -661,11 +661,12 @@ def sweep(scene: str, grid_text: str | None, ensemble: int, output: str | None, 
     rows = sw.read_table(out)
     click.echo(f"{sc.name}: {result.total} runs ({result.ran} run now, {result.skipped} "
                f"already in the table) → {out}, {len(rows)} rows")
-    click.echo(sw.format_summary(sw.outcome_by_parameter(rows)))
+    by_param = sw.outcome_by_parameter(rows)
+    click.echo(sw.format_summary(by_param))
     if plot_path:
         from simulator.plots import write_sweep_figure
 
-        click.echo(f"wrote {write_sweep_figure(plot_path, f'{sc.name}: sweep', rows)}")
+        click.echo(f"wrote {write_sweep_figure(plot_path, f'{sc.name}: sweep', by_param)}")
 
 
 # --- learned agents: train, misgen (agents/learners.py, simulator/misgen.py) ----------------

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -256,18 +257,16 @@ def write_goalsets_figure(path: str | Path, title: str, reports: Sequence[object
     return _export(layout, Path(path), width)
 
 
-def write_sweep_figure(path: str | Path, title: str, rows: Sequence[dict[str, str]],
+def write_sweep_figure(path: str | Path, title: str, by_param: dict[str, Sequence[Any]],
                        width: int = 1200) -> Path:
     """The figure of ``steersim sweep --plot``: for each swept parameter, the fraction of
     runs (copies) reaching the base objective and the agent's own objective at each of its
-    values, with Wilson 95% intervals. Numeric parameters on a numeric axis, others by
-    name."""
-    from simulator.sweep import outcome_by_parameter
-
+    values, with Wilson 95% intervals (``by_param``: parameter → its values' points, as
+    :func:`simulator.sweep.outcome_by_parameter` gives them). Numeric parameters on a
+    numeric axis, others by name."""
     _app()
     import pyqtgraph as pg
 
-    by_param = outcome_by_parameter(rows)
     pg.setConfigOptions(antialias=True, background="w", foreground="k")
     n_cols = 1 if len(by_param) <= 1 else 2
     n_rows = max(1, -(-len(by_param) // n_cols))

@@ -269,7 +269,7 @@ class ArenaDriver(DriverBase):
         return physics_params(_settings(scene), scene.layouts, scene.model.horizon)
 
     def _check_lanes(self, scene: Any) -> None:
-        from simulator.scene import SceneError
+        from simulator.core.schema import SceneError
 
         where = str(scene.path) if scene.path else "<scene>"
         base = parse_objective(scene.model.base_objective, "arena")

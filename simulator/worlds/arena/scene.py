@@ -16,8 +16,9 @@ import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from simulator.core.schema import SceneError, Strict
 from simulator.worlds.arena import kernels as arena
 
 # Stated ranges: an arena at most MAX_SIZE metres across, bodies from 1 cm to 100 m, speeds,
@@ -30,12 +31,7 @@ Velocity = Annotated[float, Field(ge=-1000.0, le=1000.0)]
 Range = Coordinate | tuple[Coordinate, Coordinate]
 
 
-class _Strict(BaseModel):
-    # No NaN or infinity anywhere: an infinite thrust or size ran for minutes without an answer.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class ArenaModel(_Strict):
+class ArenaModel(Strict):
     """The ``[arena]`` section: rules of motion.
 
     ``substeps`` is a floor: the engine uses at least as many as the anti-tunnelling rule
@@ -51,7 +47,7 @@ class ArenaModel(_Strict):
     correction: float = Field(0.8, gt=0.0, le=1.0)
 
 
-class BodyModel(_Strict):
+class BodyModel(Strict):
     """A body (or ``count`` alike). ``x``/``y``: a number (fixed) or ``[low, high]`` (drawn
     per copy); omitted: anywhere in the box. ``speed``: a random extra velocity of magnitude
     up to ``speed`` in a random direction."""
@@ -75,7 +71,7 @@ class BodyModel(_Strict):
         return value
 
 
-class WallModel(_Strict):
+class WallModel(Strict):
     """A ``segment = [x0, y0, x1, y1]`` (a capsule of the given thickness) or an axis-aligned
     ``box = [x0, y0, x1, y1]``."""
 
@@ -92,7 +88,7 @@ class WallModel(_Strict):
         return self
 
 
-class GoalModel(_Strict):
+class GoalModel(Strict):
     name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
     box: tuple[Coordinate, Coordinate, Coordinate, Coordinate]
 
@@ -104,7 +100,7 @@ class GoalModel(_Strict):
         return value
 
 
-class ArenaDistributionModel(_Strict):
+class ArenaDistributionModel(Strict):
     size: tuple[float, float] = (8.0, 6.0)
     bodies: list[BodyModel] = Field(min_length=1)
     walls: list[WallModel] = Field(default_factory=list)
@@ -157,7 +153,6 @@ class ArenaLayout:
 def _range(value: Range | None, low: float, high: float, radius: float,
            where: str) -> tuple[float, float]:
     """A coordinate's (low, high) inside [low + radius, high - radius]; SceneError if not."""
-    from simulator.scene import SceneError  # lazy: simulator.scene imports this module
 
     inner = (low + radius, high - radius)
     if inner[0] > inner[1]:
@@ -174,7 +169,6 @@ def _range(value: Range | None, low: float, high: float, radius: float,
 def pack_arena(dist: ArenaDistributionModel, where: str) -> ArenaLayout:
     """Validate a distribution against its own arena and pack it (SceneError names the
     field)."""
-    from simulator.scene import SceneError
 
     width, height = dist.size
     rows: list[list[float]] = []
@@ -224,7 +218,6 @@ def physics_params(model: ArenaModel | None, layouts: dict[str, ArenaLayout],
     """The kernels' (N_PARAMS,) rule vector for a scene: substeps from the anti-tunnelling
     rule over the smallest body of any distribution; broadphase cells as wide as the
     largest body. SceneError if that takes more than MAX_SUBSTEPS substeps a step."""
-    from simulator.scene import SceneError
 
     model = model or ArenaModel()
     radii = np.concatenate([layout.radii for layout in layouts.values()])

@@ -18,15 +18,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from simulator.core.grid import grid_lines, unknown_character
+from simulator.core.schema import Strict
 from simulator.worlds.thermal import kernels as thermal
-
-
-class _Strict(BaseModel):
-    # No NaN or infinity anywhere: a NaN temperature passed every comparison and hung a run.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
 
 # The stated range of every temperature in a scene (rooms, walls, reservoirs, the outdoor
 # schedule): from a polar night to a sauna, with room to spare; beyond it is a typo.
@@ -36,21 +32,21 @@ Kelvin = Annotated[float, Field(ge=-100.0, le=100.0)]  # a shift of temperature
 Hour = Annotated[float, Field(ge=0.0, le=24.0)]
 
 
-class MaterialModel(_Strict):
+class MaterialModel(Strict):
     """conductivity W/(m K); heat_capacity volumetric, J/(m^3 K)."""
 
     conductivity: float = Field(ge=0.0, le=1e4)
     heat_capacity: float = Field(gt=0.0, le=1e8)
 
 
-class LegendModel(_Strict):
+class LegendModel(Strict):
     kind: Literal["heater", "cooler", "window", "reservoir"]
     power: float | None = Field(None, gt=0.0, le=1e7)  # W, heaters and coolers
     open: bool = False  # windows: open at the start unless a distribution draws it
     temperature: Celsius | None = None  # °C, reservoirs
 
 
-class OutsideModel(_Strict):
+class OutsideModel(Strict):
     """Outdoor temperature over a day: (hour, °C) points, linear between, periodic.
 
     ``day_length`` (s of simulated time per day) may be shorter than 86400 to show a
@@ -98,7 +94,7 @@ WALL = MaterialModel(conductivity=0.15, heat_capacity=4.0e4)
 GLASS = MaterialModel(conductivity=1.4, heat_capacity=2.0e4)
 
 
-class ThermalModel(_Strict):
+class ThermalModel(Strict):
     """The ``[thermal]`` section: the room and its physics (all defaults give a small room)."""
 
     cell_size: float = Field(0.5, gt=0.0, le=100.0)  # m, a cell's side
@@ -181,14 +177,8 @@ class Room:
 
 def parse_room(text: str, legend: dict[str, LegendModel]) -> Room:
     """Parse the ASCII room; ValueError names a bad character, row or missing sensor."""
-    lines = [line.rstrip() for line in text.strip("\n").splitlines()]
-    if not lines or not any(lines):
-        raise ValueError("the map is empty")
-    width = max(len(line) for line in lines)
-    if any(len(line) != width for line in lines):
-        raise ValueError(f"every row must have the same length ({width})")
-    if len(lines) > 512 or width > 512:
-        raise ValueError("at most 512 rows and 512 columns")
+    lines = grid_lines(text, 512)
+    width = len(lines[0])
     heater_marks = tuple(c for c, e in legend.items() if e.kind in ("heater", "cooler"))
     window_marks = tuple(c for c, e in legend.items() if e.kind == "window")
     if len(heater_marks) > 127 or len(window_marks) > 127:
@@ -220,8 +210,7 @@ def parse_room(text: str, legend: dict[str, LegendModel]) -> Room:
                     cell[r, c] = thermal.CELL_RESERVOIR
                     fixed[r, c] = entry.temperature
             else:
-                raise ValueError(f"unknown character {ch!r} at row {r}, col {c}"
-                                 " (use # . 0-9 or a legend letter)")
+                raise unknown_character(ch, r, c, "# . 0-9 or a legend letter")
     unused = [ch for ch in legend if ch not in used]
     if unused:
         raise ValueError(f"legend {', '.join(unused)} not on the map")
@@ -258,7 +247,7 @@ def physics_params(model: ThermalModel, horizon: int) -> np.ndarray:
     return _pack(dict(model), model.dt, horizon)
 
 
-class ThermalDistributionModel(_Strict):
+class ThermalDistributionModel(Strict):
     """An initial-state distribution: every range ``[low, high]`` is drawn uniformly per copy.
 
     room: air temperature (°C); walls: wall and glazing temperature (default: the room's
