@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 AGENT_NULL, AGENT_RANDOM, AGENT_THERMOSTAT, AGENT_HEURISTIC, AGENT_SEARCH = range(5)
-# Behaviours only training produces (agents/learned.py); a scene names them through a
+# Behaviours only training produces (simulator/worlds/maze/learned.py); a scene names them through a
 # trained-agents file, ``trained:FILE#k``, never by these names.
 AGENT_POLICY, AGENT_LEARNED_PILE = 5, 6
 AGENT_NAMES = ("null", "random", "thermostat", "heuristic", "search")

@@ -22,7 +22,8 @@ def _use_source_keyed_numba_cache() -> None:
     """Point numba's on-disk cache at a folder named by a hash of the engine's source.
 
     Numba revalidates a cached kernel only against its own file, yet our kernels inline
-    functions from other files (agents into rollouts): after editing ``agents/maze.py`` a
+    functions from other files (policies into rollouts): after editing a policy kernel
+    (``simulator/worlds/maze/policies.py``) a
     cached ``maze_rollout`` would silently keep the old policy. Keying the whole cache on
     source file that holds kernels makes any change to one recompile them all, once. A user's
     own NUMBA_CACHE_DIR wins.

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.npy")
-# Hand-set default: approach doors, avoid walls and lava (features as in agents/observe.py:
+# Hand-set default: approach doors, avoid walls and lava (features as in
+# simulator/worlds/maze/observe.py:
 # toward goal, door, key, gem, 6 colours, object, 4 corners, then blocked, lava, stay).
 DEFAULT_WEIGHTS = np.zeros(18)
 DEFAULT_WEIGHTS[1] = 1.0  # toward_door
