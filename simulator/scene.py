@@ -104,15 +104,10 @@ class Scene:
         self.path = path
         self.layouts = layouts  # distribution name → the world's packed layout
         self.physics_given = physics  # the scene's validated [<world>] section, if any
-
-    @property
-    def physics(self) -> BaseModel | None:
-        """The world's ``[<kind>]`` section as validated, else its defaults (None for a
-        world without one)."""
-        if self.physics_given is not None:
-            return self.physics_given
-        entry = world(self.world).physics
-        return world(self.world).load(entry)() if entry else None
+        # The world's section as validated, else its defaults (None for a world without one).
+        entry = world(model.world).physics
+        self.physics = physics if physics is not None or not entry else (
+            world(model.world).load(entry)())
 
     @property
     def name(self) -> str:

@@ -10,7 +10,7 @@ imports Qt.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
 from typing import Any
@@ -82,7 +82,6 @@ class World:
     copy0_fields: tuple[str, ...] = ()
     trainable: bool = False
     held: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
     def load(self, entry: str) -> Any:
         """The object an entry point names: a field's value (``"driver"``) or a raw
