@@ -75,8 +75,8 @@ def test_a_click_perturbs_every_lane_and_is_logged(open_window, qtbot):
     assert [(ev.kind, ev.lane, ev.source) for ev in new] == [
         ("draw_wall", lane, "user") for lane in range(3)]
     assert all(ev.step == 0 for ev in new)
-    for run in window.race.lanes:  # logged in each lane's own Session
-        assert run.session.events[-1].kind == "draw_wall"
+    for run in window.race.lanes:  # logged in each lane of the Session
+        assert run.lane.events[-1].kind == "draw_wall"
     window.step_once()
     for run in window.race.lanes:
         assert run.state.cell[0, 4, 1] == 1  # a wall now, in copy 0 ...
@@ -201,19 +201,27 @@ def test_record_then_replay(open_window, qtbot, settings, tmp_path, monkeypatch)
     from simulator.recording import Recording, verify
 
     window = open_window("walled_maze")
+    live: list[list[dict]] = [[] for _ in window.race.lanes]  # copy 0 per lane, per step
+
+    def remember() -> None:
+        for states, run in zip(live, window.race.lanes, strict=True):
+            states.append({k: v[:1].copy() for k, v in run.state.as_dict().items()})
+
+    remember()
     window.tool_group.actions()[1].trigger()  # Wall
-    window.step_once()
-    window.step_once()
+    for _ in range(2):
+        window.step_once()
+        remember()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_R)  # mid-run: still recorded from step 0
     assert window.recorder is not None
     qtbot.mouseClick(window.view(0), QtCore.Qt.MouseButton.LeftButton,
                      pos=_cell_point(window, 0, 2, 5))
     for _ in range(6):
         window.step_once()
+        remember()
     path = window.recorder.path
     qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
     assert window.recorder is None and path.exists()
-    live = [run.history for run in window.race.lanes]
     with Recording.open(path) as rec:
         assert len(rec) == 3
         assert all(check.ok for check in verify(rec)), [c.divergence for c in verify(rec)]
@@ -224,7 +232,7 @@ def test_record_then_replay(open_window, qtbot, settings, tmp_path, monkeypatch)
     window.timeline.setValue(8)
     for lane in range(3):
         shown = window.replay.state(lane)
-        want = live[lane][8][0]
+        want = live[lane][8]
         assert np.array_equal(shown.agent_pos, want["agent_pos"])
         assert np.array_equal(shown.cell, want["cell"])
     window.view(0).update()
