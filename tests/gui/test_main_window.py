@@ -437,3 +437,41 @@ def test_the_window_has_the_goal_set_panel(open_window, qtbot):
     assert window.goals.wait()
     qtbot.waitUntil(lambda: bool(window.goals.reports), timeout=120_000)
     assert window.goals_dock.isVisible()
+
+
+def test_played_lanes_equal_a_headless_session(open_window, qtbot):
+    """The window's lanes — stepped on the worker while playing, clicked between steps —
+    hold bit for bit the states of a headless Session of the same scene, seed and events."""
+    from simulator.session import Session
+
+    window = open_window("walled_maze")
+    window.tool_group.actions()[1].trigger()  # Wall
+    window.speed_slider.setValue(178)  # 60 steps/s
+    window.play()
+    qtbot.waitUntil(lambda: window.shown.step >= 3, timeout=10000)
+    with window.worker.lock:
+        qtbot.mouseClick(window.view(1), QtCore.Qt.MouseButton.LeftButton,
+                         pos=_cell_point(window, 1, 2, 5))
+    qtbot.waitUntil(lambda: window.shown.step >= 12, timeout=10000)
+    window.pause()
+    race = window.race
+    assert any(ev.source == "user" for ev in race.events)
+    headless = Session(race.scene, seed=race.seed, distribution=race.distribution,
+                       n_copies=[run.n_copies for run in race.lanes],
+                       agents=[run.agents for run in race.lanes])
+    for ev in race.events:
+        if ev.source == "user":
+            headless.lanes[ev.lane].log(ev)
+    headless.step(race.step_index)
+    for run, lane in zip(race.lanes, headless.lanes, strict=True):
+        for name, values in run.state.as_dict().items():
+            assert np.array_equal(values, getattr(lane.state, name)), name
+
+
+def test_help_describes_the_open_world(open_window):
+    window = open_window("walled_maze")
+    assert "Maze tools" in window.help_text() and "Thermal" not in window.help_text()
+    for name, words in (("thermostat", "Thermal tools"), ("ball_push", "Arena tools")):
+        if name in SCENES:
+            assert window.open_target(name)
+            assert words in window.help_text() and "Maze tools" not in window.help_text()

@@ -66,3 +66,39 @@ def test_bad_agent_parameters_name_the_lane():
     lanes = [LaneChoice([MemberChoice("search", "reach:goal", {"budget": "lots"})])]
     with pytest.raises(UserError, match="lane 1"):
         Race(Scene.load("open_room"), lanes, )
+
+
+def _assert_same_states(a, b, copies: int | None = None) -> None:
+    for name, values in a.as_dict().items():
+        other = getattr(b, name)
+        n = copies or len(values)
+        assert np.array_equal(values[:n], other[:n]), name
+
+
+def test_lanes_equal_a_headless_session_and_its_one_copy_replica():
+    """Same scene + seed + events ⇒ bit-identical trajectories: the race's lanes against a
+    headless Session built from scratch, and copy 0 against the recorder's replica."""
+    from simulator.session import Session
+
+    scene = Scene.load("walled_maze")
+    race = Race(scene, seed=11, distribution="anywhere")
+    race.step(3)
+    race.perturb("draw_wall", params={"row": 4, "col": 1})
+    race.step(2)
+    race.perturb("teleport", params={"row": 1, "col": 1}, lanes=[2])
+    race.step(20)
+    headless = Session(scene, seed=11, distribution="anywhere",
+                       n_copies=[run.n_copies for run in race.lanes],
+                       agents=[run.agents for run in race.lanes])
+    for ev in race.events:
+        if ev.source == "user":
+            headless.lanes[ev.lane].log(ev)
+    replica = race.session.replica(n_copies=1)
+    replica.mirror_events(race.session, [len(lane.events) for lane in replica.lanes])
+    for _ in range(25):
+        headless.step(1)
+        replica.step(1)
+    assert headless.step_index == replica.step_index == race.step_index == 25
+    for run, lane, one in zip(race.lanes, headless.lanes, replica.lanes, strict=True):
+        _assert_same_states(run.state, lane.state)
+        _assert_same_states(run.state, one.state, copies=1)
