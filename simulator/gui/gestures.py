@@ -29,7 +29,7 @@ class GesturesMixin:
             self.tool_group.removeAction(action)
             action.deleteLater()
         self.tools = tools_for(world) if world else []
-        self.tool_bar.addWidget(QtWidgets.QLabel(" Perturb: "))
+        self.tool_bar.addWidget(QtWidgets.QLabel(" Perturb: " if world else " View: "))
         for i, tool in enumerate(self.tools):
             action = QtGui.QAction(tool.info.label, self)
             action.setCheckable(True)
@@ -69,7 +69,9 @@ class GesturesMixin:
             self.tool_bar.addWidget(self.noise_slider)
             self.tool_bar.addWidget(self.noise_label)
         self.tool_bar.addSeparator()
-        for action in (self.all_lanes_action, self.ghosts_action, self.internals_action):
+        toggles = [self.all_lanes_action] if world else []  # a recording has one copy: no
+        toggles += [self.ghosts_action] if world else []  # ghosts, and takes no gestures
+        for action in [*toggles, self.internals_action]:
             self.tool_bar.addAction(action)
 
     def _choose_tool(self, tool: Tool) -> None:
