@@ -282,6 +282,30 @@ class Session:
                                             one.index)
         ]
 
+    @property
+    def event_kinds(self) -> tuple[str, ...]:
+        """The perturbations this world takes (the names :meth:`perturb` accepts)."""
+        return tuple(self.driver.event_kinds)
+
+    def expanded_cells(self, lane: int, state: Any | None = None) -> np.ndarray | None:
+        """The cells lane ``lane``'s search expands from copy 0 of ``state`` (default: the
+        lane's) to choose its next move — the search its kernel runs — or None when the
+        world or the lane's agents have no such thing (the GUI's internals overlay)."""
+        find = getattr(self.driver, "expanded_cells", None)
+        if find is None:
+            return None
+        one = self.lanes[lane]
+        return find(one.state if state is None else state, one.agents, self.params)
+
+    def funnel_range(self) -> tuple[float, float]:
+        """The range of the funnel coordinate, which the metrics bin: the world's funnel
+        range when it has one (maze: distance 0 .. H + W), else its first projected axis."""
+        if hasattr(self.driver, "funnel"):
+            _, low, high = self.driver.funnel(self.scene, self.lanes[0].state)
+            return float(low), float(high)
+        lows, highs, _ = self.driver.bins(self.scene)
+        return float(np.asarray(lows)[0]), float(np.asarray(highs)[0])
+
     # --- replicas and replays ------------------------------------------------------------
     def replica(self, n_copies: int = 1) -> Session:
         """A fresh Session of the same scene, seed, distribution and lanes' agents, at step

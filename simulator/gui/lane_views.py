@@ -87,11 +87,7 @@ class LaneViewsMixin:
             return None
         key = (id(self.run), lane, self.shown.step)
         if self._expanded_key.get(lane) != key:
-            session = self.run.session
-            find = getattr(session.driver, "expanded_cells", None)
-            cells = None
-            if find is not None:
-                cells = find(shown.state, session.lanes[lane].agents, session.params)
+            cells = self.run.session.expanded_cells(lane, shown.state)
             self._expanded_key[lane], self._expanded[lane] = key, cells
         return self._expanded.get(lane)
 

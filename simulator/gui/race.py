@@ -94,17 +94,6 @@ def scene_lanes(scene: Scene) -> list[LaneChoice]:
     return out
 
 
-def funnel_range(scene: Scene, driver: Any, state: Any,
-                 tracker: MetricsTracker | None = None) -> tuple[float, float]:
-    """The range the metrics bin the funnel coordinate over: the driver's ``funnel`` range
-    when it has one (maze: distance 0 .. H + W), else the first projected axis."""
-    if hasattr(driver, "funnel"):
-        _, low, high = driver.funnel(scene, state)
-        return float(low), float(high)
-    lows, highs, _ = driver.bins(scene)
-    return float(np.asarray(lows)[0]), float(np.asarray(highs)[0])
-
-
 @dataclass
 class LaneRun:
     """One lane of the race as the window reads it: the Session's lane, its choice and the
@@ -181,7 +170,7 @@ class LaneRun:
             values = {name: tracker.series(i, name) for name in PLOTTED}
             plot = LanePlot(values, tracker.funnel(i), tracker.recovery(i))
         internals = {k: np.array(v) for k, v in self.internals().items()}
-        return LaneView(shown_copy(self.state, self.session.driver.kind), internals,
+        return LaneView(shown_copy(self.state, self.session.scene.world), internals,
                         self.copy0_acted(), self.session.outcomes(lane=i), f_now, op_now,
                         plot)
 
@@ -366,7 +355,7 @@ class Race:
 
     def funnel_range(self) -> tuple[float, float]:
         """The range of the funnel plot's coordinate (its bins span it)."""
-        return funnel_range(self.scene, self.session.driver, self.lanes[0].state)
+        return self.session.funnel_range()
 
     def view(self, series: bool = True) -> RaceView:
         """A copy of what the window shows (every lane's ensemble state, internals, outcome,

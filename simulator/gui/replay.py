@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import UserError
-from simulator.gui.race import PLOTTED, LanePlot, LaneView, RaceView, funnel_range
+from simulator.gui.race import PLOTTED, LanePlot, LaneView, RaceView
 from simulator.metrics import recovery_times
 from simulator.recording import Episode, Recording, reading
 from simulator.render import Flash
@@ -163,7 +163,7 @@ class Replay:
         return out
 
     def funnel_range(self) -> tuple[float, float]:
-        return funnel_range(self.scene, self.session.driver, self.state(0))
+        return self.session.funnel_range()
 
     def view(self, series: bool = True) -> RaceView:
         """What the window shows at the current step: every lane's recorded state, the

@@ -52,7 +52,7 @@ class RunSetupMixin:
         distributions = run.scene.distributions if live else [run.distribution]
         self._show_seed_and_distribution(run.seed, distributions, run.distribution, live)
         self._rebuild_tools(run.world if live else "",
-                            run.session.driver.event_kinds if live else ())
+                            run.session.event_kinds if live else ())
         self._build_panels(len(run.session.lanes))
         self.plots.set_lanes([run.header(i)[0] for i in range(len(run.session.lanes))])
         if live:
