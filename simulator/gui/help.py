@@ -5,14 +5,15 @@ perturbation tools of the open scene's world, one entry per world kind in
 from __future__ import annotations
 
 COMMON_HELP = """\
-Space   play / pause          Right  one step
+Space      play / pause       Right  one step
 Backspace  reset              + / -  faster / slower
-R  record                     L  loop at the end
-A  gestures hit all lanes     G  ghosts   I  internals
-Ctrl+O  open a scene or a recording
-Ctrl+T  train agents           Ctrl+M  outcome study (click a dot: that agent in a lane)
+R          record             L      loop at the end
+A          gestures hit all lanes    G ghosts · I internals
+Ctrl+O     open a scene or a recording
+Ctrl+T     train agents
+Ctrl+M     outcome study (click a dot: that agent in a lane)
 Ctrl+Shift+O  open an agents file (its agents join the lanes' agent lists)
-Ctrl+G  goal sets: candidate goals compatible with training, sparse vs dense
+Ctrl+G     goal sets: candidate goals compatible with training, sparse vs dense
 """
 
 WORLD_HELP: dict[str, str] = {

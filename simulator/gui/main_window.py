@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +325,12 @@ class MainWindow(RunSetupMixin, PlaybackMixin, LaneViewsMixin, GesturesMixin,
                          replaying=self.replay is not None)
 
     def _show_help(self) -> None:
-        QtWidgets.QMessageBox.information(self, "Keys and gestures", self.help_text())
+        """The help in a fixed-width font: its keys are laid out in columns."""
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Information,
+                                    "Keys and gestures", "", parent=self)
+        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        box.setText(f"<pre>{escape(self.help_text())}</pre>")
+        box.exec()
 
     # --- errors, theme, persistence ------------------------------------------------------------
     def show_error(self, message: str, details: str | None = None) -> None:
