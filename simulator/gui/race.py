@@ -241,7 +241,41 @@ class RaceView:
         return self.baseline is not None
 
 
-class Race:
+class ShownRun:
+    """What the window shows and steps: a :class:`Session` (:attr:`session`) of a scene
+    (:attr:`scene`), live (:class:`Race`) or replayed
+    (:class:`~simulator.gui.replay.Replay`). Subclasses give ``live``, ``step(n)``,
+    ``reset()``, ``done``, ``horizon``, ``view(series)``, ``header(lane)``,
+    ``pending(lane, now)`` and ``flashes(lane, step)``."""
+
+    live: bool
+    scene: Scene
+    session: Session
+    seconds_per_step = 0.0  # wall time of one step in the last step() call
+
+    @property
+    def seed(self) -> int:
+        return self.session.seed
+
+    @property
+    def distribution(self) -> str:
+        return self.session.distribution
+
+    @property
+    def step_index(self) -> int:
+        """The Session's clock: the step every still-running copy is at."""
+        return self.session.step_index
+
+    @property
+    def world(self) -> str:
+        return self.scene.world
+
+    def funnel_range(self) -> tuple[float, float]:
+        """The range of the funnel plot's coordinate (its bins span it)."""
+        return self.session.funnel_range()
+
+
+class Race(ShownRun):
     """The live run: lanes of one scene in one :class:`Session`, stepped in lock-step.
 
     Parameters
@@ -273,7 +307,6 @@ class Race:
                                agents=agents)
         self.metrics = metrics
         self.named_params: dict[Event, dict[str, Any]] = {}
-        self.seconds_per_step = 0.0  # wall time of one step in the last step() call
         self._build()
 
     def _build(self) -> None:
@@ -324,19 +357,6 @@ class Race:
 
     # --- reading -------------------------------------------------------------------------
     @property
-    def seed(self) -> int:
-        return self.session.seed
-
-    @property
-    def distribution(self) -> str:
-        return self.session.distribution
-
-    @property
-    def step_index(self) -> int:
-        """Steps the race has taken: the step every still-running copy is at."""
-        return self.session.step_index
-
-    @property
     def horizon(self) -> int:
         return self.session.horizon
 
@@ -345,17 +365,9 @@ class Race:
         return self.session.done
 
     @property
-    def world(self) -> str:
-        return self.scene.world
-
-    @property
     def events(self) -> list[Event]:
         """Every lane's perturbation log."""
         return self.session.events
-
-    def funnel_range(self) -> tuple[float, float]:
-        """The range of the funnel plot's coordinate (its bins span it)."""
-        return self.session.funnel_range()
 
     def view(self, series: bool = True) -> RaceView:
         """A copy of what the window shows (every lane's ensemble state, internals, outcome,

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from simulator.errors import UserError
-from simulator.gui.race import PLOTTED, LanePlot, LaneView, RaceView
+from simulator.gui.race import PLOTTED, LanePlot, LaneView, RaceView, ShownRun
 from simulator.metrics import recovery_times
 from simulator.recording import Episode, Recording, reading
 from simulator.render import Flash
@@ -27,7 +27,7 @@ from simulator.session import Session
 FLASH_STEPS = 4  # a recorded user event is highlighted for this many steps after it
 
 
-class Replay:
+class Replay(ShownRun):
     """A recording opened for the GUI, positioned at step :attr:`t` of run :attr:`run`."""
 
     live = False  # no perturbations, no recording: what was recorded is what it shows
@@ -35,7 +35,6 @@ class Replay:
     def __init__(self, recording: Recording):
         self.recording = recording
         self.scene = recording.scene()
-        self.world = recording.world
         with reading(recording.path):
             episodes = recording.episodes
         if not episodes:
@@ -47,7 +46,6 @@ class Replay:
             lanes.sort(key=lambda e: (e.lane, e.index))
         self.run = min(self.runs)
         self.t = 0
-        self.seconds_per_step = 0.0
         self._cache: dict[tuple[int, int], Any] = {}
         self._select(self.run)
 
@@ -105,24 +103,12 @@ class Replay:
         self.seek(0)
 
     @property
-    def step_index(self) -> int:
-        return self.t
-
-    @property
     def done(self) -> bool:
         return self.t >= self.n_steps
 
     @property
     def horizon(self) -> int:
         return max(self.n_steps, 1)
-
-    @property
-    def seed(self) -> int:
-        return self.session.seed
-
-    @property
-    def distribution(self) -> str:
-        return self.session.distribution
 
     @property
     def n_lanes(self) -> int:
@@ -161,9 +147,6 @@ class Replay:
             if 0 < age <= FLASH_STEPS and ev.source == "user":
                 out.append(Flash(_event_spot(self.world, ev), 1.0 - (age - 1) / FLASH_STEPS))
         return out
-
-    def funnel_range(self) -> tuple[float, float]:
-        return self.session.funnel_range()
 
     def view(self, series: bool = True) -> RaceView:
         """What the window shows at the current step: every lane's recorded state, the
