@@ -141,7 +141,7 @@ class MetricsTracker:
         null = [make_agent("null", self.scene.model.base_objective, self.scene.world)]
         self.baseline_session = Session(
             self.scene, seed=session.seed, distribution=session.distribution,
-            n_copies=session.n_copies,
+            n_copies=[lane.n_copies for lane in session.lanes],
             agents=[null * len(lane.agents) for lane in session.lanes])
         self.base_objective = parse_objective(self.scene.model.base_objective, self.scene.world)
         self._mirrored = [len(lane.events) for lane in session.lanes]
@@ -173,7 +173,7 @@ class MetricsTracker:
         cache: dict[Any, Any] = {}
         for i, lane in enumerate(self.session.lanes):
             base_state = self.baseline_session.lanes[i].state
-            key = tuple(self.baseline_session.lanes[i].events)
+            key = (base_state.n_copies, tuple(self.baseline_session.lanes[i].events))
             self._measure(lane.state, base_state, [a.objective for a in lane.agents],
                           self._lanes[i], cache, key)
             if ("row", key) not in cache:

@@ -149,9 +149,16 @@ class DriverBase:
 
     def event_where(self, state: Any, copy: int, kind: str, target: int,
                     vec: tuple[float, ...] | np.ndarray) -> tuple[float, ...] | None:
-        """The grid cell ``(row, col)`` an event hit in copy ``copy`` of ``state``, or None
-        for one that hits the whole world (no ``row``/``col`` parameters)."""
+        """Where an event hit copy ``copy`` of ``state``, in the renderer's world
+        coordinates: its cell ``(row, col)`` or point ``(x, y)``, else where the thing it
+        targets stands (:meth:`target_where`), else None (it hits the whole world)."""
         named = self.decode_event(kind, vec)
-        if "row" in named and "col" in named:
-            return (named["row"], named["col"])
+        for a, b in (("row", "col"), ("x", "y")):
+            if a in named and b in named:
+                return (named[a], named[b])
+        return self.target_where(state, copy, kind, target) if target >= 0 else None
+
+    def target_where(self, state: Any, copy: int, kind: str,
+                     target: int) -> tuple[float, ...] | None:
+        """Where the thing an event targets stands (an object, a body), or None."""
         return None

@@ -20,6 +20,7 @@ from simulator.misgen import OUTCOMES
 from simulator.plots import goalsets_plot
 from simulator.scene import Scene
 from simulator.training import parse_fractions
+from simulator.worlds import world
 
 DEFAULT_NS = (1, 3, 10, 30, 100, 300, 1000)
 
@@ -85,7 +86,8 @@ class GoalsPanel(QtWidgets.QWidget):
 
     def set_scene(self, scene: Scene) -> None:
         self.scene = scene
-        maze = scene.world == "maze" and "train" in scene.layouts and "deploy" in scene.layouts
+        maze = (world(scene.world).trainable and "train" in scene.layouts
+                and "deploy" in scene.layouts)
         self.run_button.setEnabled(maze)
         self.status.setText(f"{scene.name}: ready." if maze else
                             f"{scene.name}: goal sets need a maze scene with train and deploy.")

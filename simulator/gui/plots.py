@@ -183,10 +183,6 @@ class MetricsPlots(QtWidgets.QWidget):
             text = ("recovered " + " ".join(parts)) if parts else ""
             self._event_labels[step].label.setFormat(text)
 
-    def export_png(self, path: str) -> None:
-        """Save the three plots as one PNG (pyqtgraph's exporter would save one plot)."""
-        self.grab().save(path)
-
 
 class FunnelView(pg.PlotWidget):
     """A lane's funnel: ensemble density of the projected coordinate (rows) against time

@@ -1,18 +1,22 @@
-"""The race the GUI shows: lanes of one scene, stepped together, with their metrics.
+"""The live run the GUI shows: a thin view of one :class:`Session`, with its metrics.
 
-Qt-free, so it is tested without a window. Each lane is its own :class:`Session` (one lane
-each) so that lanes can hold ensembles of different sizes: a reflex agent's lane gets 4096
-copies, a tree search lane — which costs a search per copy per step — a few hundred
-(DESIGN.md, performance budget). All sessions share scene, seed and distribution, and
-copy ``e`` of a world depends only on (seed, e), so copy 0 — the shown world — starts
-identical in every lane and the race is fair. A user perturbation for "all lanes" is logged
-in each lane's session at the same step, through :meth:`Session.perturb`.
+Qt-free, so it is tested without a window. The lanes are the lanes of one Session — its
+clock, event logs and lane numbers are the window's — whose ensembles may differ in size:
+a reflex agent's lane gets 4096 copies, a tree search lane (a search per copy per step) a
+few hundred (DESIGN.md, performance budget). Copy ``e`` of a world depends only on
+(seed, e), so copy 0 — the shown world — starts identical in every lane and the race is
+fair. What the view adds to the Session: the lanes as the user chose them
+(:class:`LaneChoice`), a :class:`MetricsTracker`, the named parameters of the user's
+perturbations (for previews and flashes) and copies of what the window paints
+(:class:`RaceView`). :class:`simulator.gui.replay.Replay` shows a recording through the
+same interface.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -23,28 +27,13 @@ from simulator.core.driver import StepTrace
 from simulator.core.errors import UserError
 from simulator.metrics import MetricsTracker
 from simulator.scene import Scene
-from simulator.session import Event, Session
+from simulator.session import Event, Lane, Session
+from simulator.worlds import world as world_kind
 
 SEARCH_AGENTS = frozenset({"search"})
-# Ensemble sizes per world kind: (reflex agents, a lane with a tree search). DESIGN.md asks
-# for 4096 copies of a reflex agent and as many searching copies as fit a frame; the other
-# worlds cost more per copy (a 16 x 10 room is 160 cells of physics; a ball push searches
-# through the rigid-body step), so they get fewer. Measured on the 2-core machine with the
-# GUI's one kernel thread, engine + metrics per step and lane: maze 4096 reflex 1.3-1.5 ms,
-# 512 search 0.7 ms; thermal 1024 reflex 3.9 ms, 32 search 2.8 ms; arena 1024 reflex
-# 2.7 ms, 16 search 5.2 ms.
-DEFAULT_COPIES: dict[str, tuple[int, int]] = {
-    "maze": (4096, 512),
-    "thermal": (512, 32),
-    "arena": (512, 8),
-}
-FALLBACK_COPIES = (1024, 64)
-REFLEX_COPIES, SEARCH_COPIES = DEFAULT_COPIES["maze"]
-
-
 def default_copies(agents: list[AgentSpec], world: str = "maze") -> int:
     """Ensemble size for a lane of ``world``: fewer copies when an agent searches."""
-    reflex, search = DEFAULT_COPIES.get(world, FALLBACK_COPIES)
+    reflex, search = world_kind(world).copies
     return search if any(a.name in SEARCH_AGENTS for a in agents) else reflex
 
 
@@ -90,66 +79,44 @@ def scene_lanes(scene: Scene) -> list[LaneChoice]:
     return out
 
 
-def _lane_scene(scene: Scene, index: int) -> Scene:
-    """The scene as lane ``index``'s one-lane session sees it: scheduled perturbations that
-    name lanes are kept only when they hit this lane (and then hit "all" of its one lane)."""
-    perts = scene.model.perturbations
-    if all(p.lanes == "all" for p in perts):
-        return scene
-    kept = [p if p.lanes == "all" else p.model_copy(update={"lanes": "all"})
-            for p in perts if p.lanes == "all" or index in p.lanes]
-    model = scene.model.model_copy(update={"perturbations": kept})
-    return type(scene)(model, scene.text, scene.path, scene.layouts)
-
-
-def funnel_range(scene: Scene, driver: Any, state: Any,
-                 tracker: MetricsTracker | None = None) -> tuple[float, float]:
-    """The range the metrics bin the funnel coordinate over: the driver's ``funnel`` range
-    when it has one (maze: distance 0 .. H + W), else the first projected axis."""
-    if hasattr(driver, "funnel"):
-        _, low, high = driver.funnel(scene, state)
-        return float(low), float(high)
-    lows, highs, _ = driver.bins(scene)
-    return float(np.asarray(lows)[0]), float(np.asarray(highs)[0])
-
-
 @dataclass
 class LaneRun:
-    """One lane of the race: its session, metrics and what its agents did last step."""
+    """One lane of the race as the window reads it: the Session's lane, its choice and the
+    agents' last step."""
 
     index: int
     choice: LaneChoice
-    session: Session
-    tracker: MetricsTracker | None
+    race: Race
     last_trace: StepTrace | None = None
-    # Copy 0's state before the first step and after each step, with each step's trace of
-    # copy 0: what a recording started mid-run needs to begin at step 0.
-    history: list[tuple[dict[str, np.ndarray], StepTrace | None]] = field(default_factory=list)
 
-    def remember(self, trace: StepTrace | None) -> None:
-        """Keep copy 0's state (and the step's trace, sliced to copy 0) in the history."""
-        state = {name: values[:1].copy() for name, values in self.state.as_dict().items()}
-        if trace is not None:
-            trace = StepTrace(trace.action[:, :1].copy(), trace.reward[:, :1].copy(),
-                              {k: v[:, :1].copy() for k, v in trace.internals.items()},
-                              trace.world_steps[:1].copy())
-        self.history.append((state, trace))
+    @property
+    def lane(self) -> Lane:
+        return self.race.session.lanes[self.index]
+
+    @property
+    def session(self) -> Session:
+        return self.race.session
+
+    @property
+    def tracker(self) -> MetricsTracker | None:
+        """The race's tracker (its series of this lane are ``tracker.series(index, ...)``)."""
+        return self.race.tracker
 
     @property
     def agents(self) -> list[AgentSpec]:
-        return self.session.lanes[0].agents
+        return self.lane.agents
 
     @property
     def state(self) -> Any:
-        return self.session.lanes[0].state
+        return self.lane.state
 
     @property
     def n_copies(self) -> int:
-        return self.session.n_copies
+        return self.lane.n_copies
 
     @property
     def title(self) -> str:
-        return self.choice.label or self.session.lanes[0].label
+        return self.choice.label or self.lane.label
 
     @property
     def ensemble_note(self) -> str:
@@ -178,31 +145,30 @@ class LaneRun:
 
     def view(self, series: bool) -> LaneView:
         """What the window shows of this lane now, copied (see :class:`LaneView`)."""
-        tracker = self.tracker
+        tracker, i = self.tracker, self.index
         f_now = op_now = None
         if tracker is not None:
-            f_now = float(tracker.series(0, "F")[-1])
-            op_now = float(tracker.series(0, "OP")[-1])
+            f_now = float(tracker.series(i, "F")[-1])
+            op_now = float(tracker.series(i, "OP")[-1])
         plot = None
         if series and tracker is not None:
-            values = {name: tracker.series(0, name) for name in PLOTTED}
-            plot = LanePlot(values, tracker.funnel(0), tracker.recovery(0))
+            values = {name: tracker.series(i, name) for name in PLOTTED}
+            plot = LanePlot(values, tracker.funnel(i), tracker.recovery(i))
         internals = {k: np.array(v) for k, v in self.internals().items()}
-        return LaneView(shown_copy(self.state, self.session.driver.kind), internals,
-                        self.copy0_acted(), self.session.outcomes(), f_now, op_now, plot)
+        return LaneView(shown_copy(self.state, self.session.scene.world), internals,
+                        self.copy0_acted(), self.session.outcomes(lane=i), f_now, op_now,
+                        plot)
 
 
 PLOTTED = ("H", "F", "OP")  # the series the live plots show
-# Per world kind, state fields the window draws from copy 0 only (the ghost cloud reads
-# positions): a view copies copy 0's and repeats it without copying (a stride-0 array).
-# 4096 maze grids are 360 KB; copying them cost the worker 0.4 ms a step and lane.
-COPY0_FIELDS: dict[str, tuple[str, ...]] = {"maze": ("cell",)}
 
 
 def shown_copy(state: Any, world: str) -> Any:
-    """A copy of ``state`` (E copies) for drawing: every field copied, except those of
-    :data:`COPY0_FIELDS`, which hold copy 0's values for every copy (read-only)."""
-    only0 = COPY0_FIELDS.get(world, ())
+    """A copy of ``state`` (E copies) for drawing: every field copied, except the world's
+    ``copy0_fields``, which hold copy 0's values for every copy (read-only): the window
+    draws them from copy 0 only (4096 maze grids are 360 KB; copying them cost the worker
+    0.4 ms a step and lane)."""
+    only0 = world_kind(world).copy0_fields
     fields = {}
     for name, values in state.as_dict().items():
         if name in only0:
@@ -258,16 +224,52 @@ class RaceView:
         return self.baseline is not None
 
 
-class Race:
-    """Lanes of one scene stepped in lock-step; the GUI's only handle on the simulation.
+class ShownRun:
+    """What the window shows and steps: a :class:`Session` (:attr:`session`) of a scene
+    (:attr:`scene`), live (:class:`Race`) or replayed
+    (:class:`~simulator.gui.replay.Replay`). Subclasses give ``live``, ``step(n)``,
+    ``reset()``, ``done``, ``horizon``, ``view(series)``, ``header(lane)``,
+    ``pending(lane, now)`` and ``flashes(lane, step)``."""
+
+    live: bool
+    scene: Scene
+    session: Session
+    seconds_per_step = 0.0  # wall time of one step in the last step() call
+
+    @property
+    def seed(self) -> int:
+        return self.session.seed
+
+    @property
+    def distribution(self) -> str:
+        return self.session.distribution
+
+    @property
+    def step_index(self) -> int:
+        """The Session's clock: the step every still-running copy is at."""
+        return self.session.step_index
+
+    @property
+    def world(self) -> str:
+        return self.scene.world
+
+    def funnel_range(self) -> tuple[float, float]:
+        """The range of the funnel plot's coordinate (its bins span it)."""
+        return self.session.funnel_range()
+
+
+class Race(ShownRun):
+    """The live run: lanes of one scene in one :class:`Session`, stepped in lock-step.
 
     Parameters
     ----------
     scene : the validated scene.
     lanes : the lanes to run (default: the scene's).
     seed, distribution : as for :class:`Session` (default: the scene's).
-    metrics : keep a :class:`MetricsTracker` per lane (H, F, OP, funnel, recovery).
+    metrics : keep a :class:`MetricsTracker` (H, F, OP, funnel, recovery per lane).
     """
+
+    live = True  # a Replay is not: it cannot be perturbed or recorded
 
     def __init__(self, scene: Scene, lanes: list[LaneChoice] | None = None,
                  seed: int | None = None, distribution: str | None = None,
@@ -276,37 +278,27 @@ class Race:
         self.choices = lanes if lanes is not None else scene_lanes(scene)
         if not self.choices:
             raise UserError("a race needs at least one lane")
-        self.seed = scene.model.seed if seed is None else int(seed)
-        self.distribution = distribution or scene.default_distribution
+        agents, sizes = [], []
+        for i, choice in enumerate(self.choices):
+            try:
+                group = choice.build(scene.world, scene.content_hash, scene_dir(scene))
+            except (ValueError, TypeError) as exc:  # UserError, or a parameter of a bad type
+                raise UserError(f"lane {i + 1}: {exc}") from None
+            agents.append(group)
+            sizes.append(choice.n_copies or default_copies(group, scene.world))
+        self.session = Session(scene, seed=seed, distribution=distribution, n_copies=sizes,
+                               agents=agents)
         self.metrics = metrics
-        self.named_params: dict[Event, dict[str, Any]] = {}
-        self.lanes: list[LaneRun] = []
-        self.seconds_per_step = 0.0  # wall time of one step in the last step() call
         self._build()
 
     def _build(self) -> None:
-        runs = []
-        for i, choice in enumerate(self.choices):
-            try:
-                agents = choice.build(self.scene.world, self.scene.content_hash,
-                                      scene_dir(self.scene))
-            except (ValueError, TypeError) as exc:  # UserError, or a parameter of a bad type
-                raise UserError(f"lane {i + 1}: {exc}") from None
-            lane_scene = _lane_scene(self.scene, i)
-            n_copies = choice.n_copies or default_copies(agents, self.scene.world)
-            session = Session(lane_scene, seed=self.seed, distribution=self.distribution,
-                              n_copies=n_copies, agents=[agents])
-            tracker = MetricsTracker(session) if self.metrics else None
-            run = LaneRun(i, choice, session, tracker)
-            run.remember(None)
-            runs.append(run)
-        self.lanes = runs
-        self.clock = 0
-        self.named_params.clear()
+        self.tracker = MetricsTracker(self.session) if self.metrics else None
+        self.lanes = [LaneRun(i, choice, self) for i, choice in enumerate(self.choices)]
 
     # --- driving -------------------------------------------------------------------------
     def reset(self) -> None:
         """Redraw every lane's worlds; user perturbations are forgotten."""
+        self.session.reset()
         self._build()
 
     def step(self, n_steps: int = 1) -> int:
@@ -318,13 +310,12 @@ class Race:
         for _ in range(n_steps):
             if self.done:
                 break
-            for run in self.lanes:
-                run.last_trace = run.session.step(1)[0]
-                run.remember(run.last_trace)
-                if run.tracker is not None:
-                    run.tracker.update()
+            traces = self.session.step(1)
+            for run, trace in zip(self.lanes, traces, strict=True):
+                run.last_trace = trace
+            if self.tracker is not None:
+                self.tracker.update()
             taken += 1
-            self.clock += 1
         if taken:
             self.seconds_per_step = (time.perf_counter() - start) / taken
         return taken
@@ -332,55 +323,29 @@ class Race:
     def perturb(self, kind: str, target: int = -1, params: dict[str, Any] | None = None,
                 lanes: Literal["all"] | list[int] = "all", copy: int = -1) -> list[Event]:
         """Log a perturbation for the next step of the chosen lanes (every copy of their
-        ensembles by default). UserError on bad input, and then nothing is logged."""
-        hit = range(len(self.lanes)) if lanes == "all" else lanes
-        runs = []
-        for i in hit:
-            if not 0 <= i < len(self.lanes):
-                raise UserError(f"no lane {i + 1} (there are {len(self.lanes)})")
-            runs.append(self.lanes[i])
-        # Validate once before logging anywhere, so a bad event leaves no lane half-hit.
-        self.lanes[0].session.driver.encode_event(kind, target, dict(params or {}))
-        logged = []
-        for run in runs:
-            # At the race's step, not the lane's copy 0's: after copy 0's episode ended, the
-            # copies still running must still feel the kick.
-            for ev in run.session.perturb(kind, target, dict(params or {}), [0], copy,
-                                          step=self.clock):
-                ev = replace(ev, lane=run.index)
-                self.named_params[ev] = {**(params or {}), "target": target}
-                logged.append(ev)
-        return logged
+        ensembles by default) through :meth:`Session.perturb`. UserError on bad input, and
+        then nothing is logged."""
+        if lanes != "all":
+            for i in lanes:
+                if not 0 <= i < len(self.lanes):
+                    raise UserError(f"no lane {i + 1} (there are {len(self.lanes)})")
+        # At the session's clock, not copy 0's: after copy 0's episode ended, the copies
+        # still running must still feel the kick.
+        return self.session.perturb(kind, target, dict(params or {}), lanes, copy)
 
     # --- reading -------------------------------------------------------------------------
     @property
-    def step_index(self) -> int:
-        """Steps the race has taken: the step every still-running copy is at. (A lane's
-        Session counts its copy 0, which stops when its episode ends.)"""
-        return self.clock
-
-    @property
     def horizon(self) -> int:
-        return self.lanes[0].session.horizon
+        return self.session.horizon
 
     @property
     def done(self) -> bool:
-        return all(run.session.done for run in self.lanes)
-
-    @property
-    def world(self) -> str:
-        return self.scene.world
+        return self.session.done
 
     @property
     def events(self) -> list[Event]:
-        """Every lane's perturbation log, with lane numbers of the race."""
-        return [replace(ev, lane=run.index) for run in self.lanes
-                for ev in run.session.lanes[0].events]
-
-    def funnel_range(self) -> tuple[float, float]:
-        """The range of the funnel plot's coordinate (its bins span it)."""
-        return funnel_range(self.scene, self.lanes[0].session.driver, self.lanes[0].state,
-                            self.lanes[0].tracker)
+        """Every lane's perturbation log."""
+        return self.session.events
 
     def view(self, series: bool = True) -> RaceView:
         """A copy of what the window shows (every lane's ensemble state, internals, outcome,
@@ -388,21 +353,50 @@ class Race:
         two steps, so it is consistent; about 0.1 ms for 3 lanes of 4096 maze copies."""
         lanes = [run.view(series) for run in self.lanes]
         baseline = None
-        first = self.lanes[0].tracker
-        if series and first is not None:
-            baseline = {name: first.baseline(name, 0) for name in PLOTTED}
+        if series and self.tracker is not None:
+            baseline = {name: self.tracker.baseline(name, 0) for name in PLOTTED}
         return RaceView(self.step_index, self.done, lanes, baseline)
+
+    def header(self, lane: int) -> tuple[str, str, str]:
+        """(title, agents, ensemble note) of lane ``lane``'s header."""
+        run = self.lanes[lane]
+        return run.title, run.lane.label, run.ensemble_note
 
     def pending(self, lane: int, now: int | None = None) -> list[tuple[str, dict[str, Any]]]:
         """User perturbations of ``lane`` logged for step ``now`` or later (default: the
         race's step, i.e. not taken yet), with their named parameters (for previews)."""
         now = self.step_index if now is None else now
-        return [(ev.kind, self.named_params.get(replace(ev, lane=lane), {}))
-                for ev in self.lanes[lane].session.lanes[0].events
+        return [(ev.kind, self.session.event_params(ev))
+                for ev in self.lanes[lane].lane.events
                 if ev.step >= now and ev.source == "user"]
 
-    def recent_events(self, lane: int, window: int) -> list[tuple[Event, int]]:
-        """(event, steps since it was applied) for events of the last ``window`` steps."""
-        now = self.step_index
-        return [(ev, now - ev.step) for ev in self.lanes[lane].session.lanes[0].events
-                if 0 < now - ev.step <= window]
+    def flashes(self, lane: int, step: int) -> list[Any]:
+        """Highlights of logged events at ``step`` (a live run's come from the gestures)."""
+        return []
+
+
+def describe_internals(agents: list[Any], values: dict[str, np.ndarray]) -> list[str]:
+    """Readable lines of a lane's agent internals: ``values`` name → (A,) per agent."""
+    lines = []
+    for a, agent in enumerate(agents):
+        prefix = f"{agent.name}: " if len(agents) > 1 else ""
+        parts = []
+        for name, per_agent in values.items():
+            value = per_agent[a] if np.ndim(per_agent) else per_agent
+            if name == "rule":
+                rule = int(value)
+                if agent.rule_text and 0 <= rule < len(agent.rule_text):
+                    parts.append(f"rule {rule + 1}: {agent.rule_text[rule]}")
+                elif agent.rule_text:
+                    parts.append("no rule fired")
+            elif name == "nodes":
+                if agent.name == "search":
+                    parts.append(f"searched {int(value)} nodes")
+            elif name == "heater":
+                parts.append(f"heater {'ON' if value else 'off'}")
+            elif not (isinstance(value, float) and math.isnan(value)) and int(value) != -1:
+                parts.append(f"{name} {value:g}" if isinstance(value, float | np.floating)
+                             else f"{name} {value}")
+        if parts:
+            lines.append(prefix + " · ".join(parts))
+    return lines

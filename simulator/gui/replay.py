@@ -1,31 +1,40 @@
-"""Replaying a recording in the window: the same views and plots, from recorded data.
+"""Replaying a recording in the window: a :class:`Session` whose states come from the file.
 
-States are read back from the file (copy 0 of each lane), agent internals and metrics too;
-one *run* of the recording (its episodes, one per lane) is shown at a time, side by side.
-Nothing is re-simulated here, so a replay shows exactly what was recorded — ``steersim
-verify`` is what checks it against a re-simulation.
+One *run* of the recording (its episodes, one per lane) is shown at a time, side by side.
+Its lanes are the lanes of :meth:`Session.from_recording` (the run's scene, seed,
+distribution, agents and event logs); at every step the recorded states of copy 0 are read
+back into them (:meth:`Session.set_states`), so a replay shows exactly what was recorded —
+``steersim verify`` is what checks it against a re-simulation. :class:`Replay` has the
+interface of the live :class:`~simulator.gui.race.Race` (``step``, ``reset``, ``view``,
+``header``, ...), so the window, its step worker, views and plots treat both alike; it
+adds the timeline (:meth:`Replay.seek`) and the choice of run.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 
 from simulator.core.errors import UserError
-from simulator.gui.plots import LaneSeries
+from simulator.gui.race import PLOTTED, LanePlot, LaneView, RaceView, ShownRun
 from simulator.metrics import recovery_times
 from simulator.recording import Episode, Recording, reading
-from simulator.render import Overlays
+from simulator.render import Flash
+from simulator.session import Session
+
+FLASH_STEPS = 4  # a recorded user event is highlighted for this many steps after it
 
 
-class Replay:
+class Replay(ShownRun):
     """A recording opened for the GUI, positioned at step :attr:`t` of run :attr:`run`."""
+
+    live = False  # no perturbations, no recording: what was recorded is what it shows
 
     def __init__(self, recording: Recording):
         self.recording = recording
         self.scene = recording.scene()
-        self.world = recording.world
         with reading(recording.path):
             episodes = recording.episodes
         if not episodes:
@@ -62,10 +71,9 @@ class Replay:
             self.n_steps = max(e.n_steps for e in self.lanes)
             self._metrics = [e.metrics() for e in self.lanes]
             self._internals = [e.internals() for e in self.lanes]
-            self._agents = [e.agent_specs() for e in self.lanes]
-            self._events = [e.events() for e in self.lanes]
+            self.session = Session.from_recording(self.scene, self.lanes)
         self._cache.clear()
-        self.t = min(self.t, self.n_steps)
+        self.seek(min(self.t, self.n_steps))
 
     def episode_names(self) -> list[str]:
         """One entry per run: its seed and lanes."""
@@ -76,17 +84,36 @@ class Replay:
         self._select(sorted(self.runs)[index])
 
     def seek(self, t: int) -> None:
+        """Show step ``t`` (clamped to the run): every lane's recorded state read back."""
         self.t = int(min(max(t, 0), self.n_steps))
+        self.session.set_states([self.state(lane) for lane in range(self.n_lanes)], self.t)
+
+    # --- the run's interface (as Race) ---------------------------------------------------
+    def step(self, n_steps: int = 1) -> int:
+        """Show the next ``n_steps`` recorded steps (fewer at the end); returns how many."""
+        start = time.perf_counter()
+        taken = min(n_steps, self.n_steps - self.t)
+        if taken > 0:
+            self.seek(self.t + taken)
+            self.seconds_per_step = (time.perf_counter() - start) / taken
+        return max(taken, 0)
+
+    def reset(self) -> None:
+        """Back to step 0."""
+        self.seek(0)
 
     @property
-    def n_lanes(self) -> int:
-        return len(self.lanes)
+    def done(self) -> bool:
+        return self.t >= self.n_steps
 
     @property
     def horizon(self) -> int:
         return max(self.n_steps, 1)
 
-    # --- what the views show ---------------------------------------------------------------
+    @property
+    def n_lanes(self) -> int:
+        return len(self.lanes)
+
     def state(self, lane: int) -> Any:
         """Copy 0 of lane ``lane`` at the current step (the lane's last step if it ended)."""
         episode = self.lanes[lane]
@@ -99,90 +126,65 @@ class Replay:
                 self._cache[key] = episode.world_state_at(t)
         return self._cache[key]
 
-    def frame(self, lane: int, overlays: Overlays) -> tuple[str, Any, Any, Overlays] | None:
-        if lane >= self.n_lanes:
-            return None
-        overlays.ghosts = False  # only copy 0 is recorded
-        overlays.pending = []
-        for ev in self._events[lane]:
-            age = self.t - ev.step
-            if 0 < age <= 4 and ev.source == "user":
-                overlays.flashes.append(_flash(self.scene, ev, age))
-        return self.world, self.scene, self.state(lane), overlays
-
     def lane_titles(self) -> list[str]:
-        return [e.lane_label or " vs ".join(a.label for a in agents)
-                for e, agents in zip(self.lanes, self._agents, strict=True)]
+        return [self.header(lane)[0] for lane in range(self.n_lanes)]
 
-    def header(self, lane: int) -> tuple[str, str, str, str]:
-        """(title, agents, note, outcome) for the lane's header."""
-        episode = self.lanes[lane]
-        agents = " vs ".join(a.label for a in self._agents[lane])
-        note = f"recorded · {episode.n_copies} copies · {episode.status}"
-        outcome = ""
-        if self.t >= episode.n_steps and episode.outcome:
-            parts = []
-            for out in episode.outcome:
-                mark = "✔" if out.get("achieved_objective") else "✘"
-                base = "✔" if out.get("achieved_base") else "✘"
-                parts.append(f"{out.get('status')}: {out.get('detail') or 'nothing'} · own goal"
-                             f" {mark} · base goal {base}")
-            outcome = " · ".join(parts)
-        return self.lane_titles()[lane], agents, note, outcome
+    def header(self, lane: int) -> tuple[str, str, str]:
+        """(title, agents, note) of lane ``lane``'s header."""
+        episode, agents = self.lanes[lane], self.session.lanes[lane].label
+        note = f"recorded · copy 0 · {episode.status}"
+        return episode.lane_label or agents, agents, note
 
-    def internals_lines(self, lane: int) -> list[str]:
-        """The agent internals of the step that led to the current state."""
-        from simulator.gui.main_window import describe_internals
+    def pending(self, lane: int, now: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Nothing is pending in a recording: its events are applied as recorded."""
+        return []
 
+    def flashes(self, lane: int, step: int) -> list[Flash]:
+        """Fading highlights of the user events of the last few steps before ``step``."""
+        out = []
+        for ev in self.session.lanes[lane].events:
+            age = step - ev.step
+            if 0 < age <= FLASH_STEPS and ev.source == "user":
+                out.append(Flash(self.session.event_where(ev), 1.0 - (age - 1) / FLASH_STEPS))
+        return out
+
+    def view(self, series: bool = True) -> RaceView:
+        """What the window shows at the current step: every lane's recorded state, the
+        agent internals of the step that led to it and, up to it, the recorded metrics."""
+        lanes, baseline = [], None
+        for i, lane in enumerate(self.session.lanes):
+            metrics = self._metrics[i]
+            n = min(self.t + 1, len(metrics.get("F", ())))
+            f_now = float(metrics["F"][n - 1]) if n else None
+            op_now = float(metrics["OP"][n - 1]) if n and "OP" in metrics else None
+            plot = None
+            if series and n:
+                values = {name: np.asarray(metrics[name][:n], np.float64)
+                          for name in PLOTTED if name in metrics}
+                funnel = metrics.get("funnel")
+                kicks = [ev.step for ev in lane.events
+                         if ev.kind != "set_noise" and ev.step <= self.t]
+                plot = LanePlot(values, None if funnel is None else np.asarray(funnel[:n]),
+                                recovery_times(np.asarray(metrics["F"][1:n]), kicks))
+                if baseline is None and "baseline_F" in metrics:
+                    baseline = {name: np.asarray(metrics[f"baseline_{name}"][:n], np.float64)
+                                for name in ("H", "F") if f"baseline_{name}" in metrics}
+                    # The baseline against itself: 0 bits by definition.
+                    baseline["OP"] = np.zeros(n)
+            internals, acted = self._internals_at(i)
+            lanes.append(LaneView(lane.state, internals, acted,
+                                  self.session.outcomes(lane=i), f_now, op_now, plot))
+        return RaceView(self.t, self.done, lanes, baseline)
+
+    def _internals_at(self, lane: int) -> tuple[dict[str, np.ndarray], bool]:
+        """The agent internals of the step that led to the current state (name → (A,)),
+        and whether copy 0's agents took that step."""
         step = self.t - 1
         if step < 0 or step >= self.lanes[lane].n_steps:
-            return []  # before the first step, or after the episode ended
-        agents = self._agents[lane]
-        keys = self.lanes[lane].agent_keys
+            return {}, False  # before the first step, or after the episode ended
+        n_agents = len(self.session.lanes[lane].agents)
         values: dict[str, np.ndarray] = {}
-        for a, key in enumerate(keys):
+        for a, key in enumerate(self.lanes[lane].agent_keys):
             for name, rows in self._internals[lane].get(key, {}).items():
-                values.setdefault(name, np.zeros(len(agents), rows.dtype))[a] = rows[step]
-        return describe_internals(agents, values)
-
-    def series(self) -> tuple[list[LaneSeries], LaneSeries | None]:
-        """The recorded metrics up to the current step (so the curves grow as it plays)."""
-        lanes = []
-        baseline = None
-        for i, metrics in enumerate(self._metrics):
-            n = min(self.t + 1, len(metrics.get("F", ())))
-            steps = np.arange(n, dtype=np.float64)
-            values = {name: np.asarray(metrics[name][:n], np.float64)
-                      for name in ("H", "F", "OP") if name in metrics}
-            funnel = metrics.get("funnel")
-            recovery = []
-            if "F" in metrics:
-                kicks = [ev.step for ev in self._events[i]
-                         if ev.kind != "set_noise" and ev.step <= self.t]
-                recovery = recovery_times(np.asarray(metrics["F"][1:n]), kicks)
-            lanes.append(LaneSeries(self.lane_titles()[i], steps, values,
-                                    None if funnel is None else funnel[:n], recovery))
-            if baseline is None and "baseline_F" in metrics:
-                base = {name: np.asarray(metrics[f"baseline_{name}"][:n], np.float64)
-                        for name in ("H", "F") if f"baseline_{name}" in metrics}
-                base["OP"] = np.zeros(n)  # the baseline against itself: 0 bits by definition
-                baseline = LaneSeries("null", steps, base)
-        return lanes, baseline
-
-    def funnel_range(self) -> tuple[float, float]:
-        from simulator.gui.race import funnel_range
-        from simulator.worlds import get_driver
-
-        return funnel_range(self.scene, get_driver(self.world), self.state(0))
-
-
-def _flash(scene: Any, ev: Any, age: int) -> Any:
-    """A fading highlight where a recorded event hit (maze: its row, col)."""
-    from simulator.render import Flash
-
-    where = None
-    if scene.world == "maze" and ev.kind in ("teleport", "draw_wall", "erase_wall",
-                                             "place_hazard", "remove_hazard", "add_object",
-                                             "move_object"):
-        where = (int(ev.params[0]), int(ev.params[1]))
-    return Flash(where, 1.0 - (age - 1) / 4)
+                values.setdefault(name, np.zeros(n_agents, rows.dtype))[a] = rows[step]
+        return values, True

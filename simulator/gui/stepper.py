@@ -25,14 +25,17 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from typing import Any
 
-from simulator.gui.race import Race, RaceView
+from simulator.gui.race import RaceView
 
 PLOT_SECONDS = 1 / 10  # plotted series are copied into a view at most this often
 
 
 class StepWorker:
-    """A daemon thread that steps a :class:`Race` on request.
+    """A daemon thread that steps the shown run on request: a live
+    :class:`~simulator.gui.race.Race` or a :class:`~simulator.gui.replay.Replay` (which
+    steps by reading the next recorded states).
 
     Parameters
     ----------
@@ -51,7 +54,7 @@ class StepWorker:
         self.kernel_threads = kernel_threads or numba.get_num_threads()
         self.lock = threading.RLock()  # held for each step; hold it to touch the race
         self.on_step = on_step
-        self.race: Race | None = None
+        self.race: Any = None  # a Race or a Replay
         self.latest: RaceView | None = None  # replaced (never mutated) after every step
         self.steps_taken = 0  # steps the worker has taken since it started (monotonic)
         self.error: tuple[BaseException, str] | None = None  # (exception, traceback)
@@ -64,7 +67,7 @@ class StepWorker:
         self._thread.start()
 
     # --- the window's side -----------------------------------------------------------------
-    def set_race(self, race: Race | None) -> None:
+    def set_race(self, race: Any) -> None:
         """Step ``race`` from now on (the step in flight, if any, finishes first)."""
         self.stop()
         with self.lock:

@@ -75,8 +75,8 @@ def test_a_click_perturbs_every_lane_and_is_logged(open_window, qtbot):
     assert [(ev.kind, ev.lane, ev.source) for ev in new] == [
         ("draw_wall", lane, "user") for lane in range(3)]
     assert all(ev.step == 0 for ev in new)
-    for run in window.race.lanes:  # logged in each lane's own Session
-        assert run.session.events[-1].kind == "draw_wall"
+    for run in window.race.lanes:  # logged in each lane of the Session
+        assert run.lane.events[-1].kind == "draw_wall"
     window.step_once()
     for run in window.race.lanes:
         assert run.state.cell[0, 4, 1] == 1  # a wall now, in copy 0 ...
@@ -201,19 +201,27 @@ def test_record_then_replay(open_window, qtbot, settings, tmp_path, monkeypatch)
     from simulator.recording import Recording, verify
 
     window = open_window("walled_maze")
+    live: list[list[dict]] = [[] for _ in window.race.lanes]  # copy 0 per lane, per step
+
+    def remember() -> None:
+        for states, run in zip(live, window.race.lanes, strict=True):
+            states.append({k: v[:1].copy() for k, v in run.state.as_dict().items()})
+
+    remember()
     window.tool_group.actions()[1].trigger()  # Wall
-    window.step_once()
-    window.step_once()
+    for _ in range(2):
+        window.step_once()
+        remember()
     qtbot.keyClick(window, QtCore.Qt.Key.Key_R)  # mid-run: still recorded from step 0
     assert window.recorder is not None
     qtbot.mouseClick(window.view(0), QtCore.Qt.MouseButton.LeftButton,
                      pos=_cell_point(window, 0, 2, 5))
     for _ in range(6):
         window.step_once()
+        remember()
     path = window.recorder.path
     qtbot.keyClick(window, QtCore.Qt.Key.Key_R)
     assert window.recorder is None and path.exists()
-    live = [run.history for run in window.race.lanes]
     with Recording.open(path) as rec:
         assert len(rec) == 3
         assert all(check.ok for check in verify(rec)), [c.divergence for c in verify(rec)]
@@ -224,7 +232,7 @@ def test_record_then_replay(open_window, qtbot, settings, tmp_path, monkeypatch)
     window.timeline.setValue(8)
     for lane in range(3):
         shown = window.replay.state(lane)
-        want = live[lane][8][0]
+        want = live[lane][8]
         assert np.array_equal(shown.agent_pos, want["agent_pos"])
         assert np.array_equal(shown.cell, want["cell"])
     window.view(0).update()
@@ -429,3 +437,41 @@ def test_the_window_has_the_goal_set_panel(open_window, qtbot):
     assert window.goals.wait()
     qtbot.waitUntil(lambda: bool(window.goals.reports), timeout=120_000)
     assert window.goals_dock.isVisible()
+
+
+def test_played_lanes_equal_a_headless_session(open_window, qtbot):
+    """The window's lanes — stepped on the worker while playing, clicked between steps —
+    hold bit for bit the states of a headless Session of the same scene, seed and events."""
+    from simulator.session import Session
+
+    window = open_window("walled_maze")
+    window.tool_group.actions()[1].trigger()  # Wall
+    window.speed_slider.setValue(178)  # 60 steps/s
+    window.play()
+    qtbot.waitUntil(lambda: window.shown.step >= 3, timeout=10000)
+    with window.worker.lock:
+        qtbot.mouseClick(window.view(1), QtCore.Qt.MouseButton.LeftButton,
+                         pos=_cell_point(window, 1, 2, 5))
+    qtbot.waitUntil(lambda: window.shown.step >= 12, timeout=10000)
+    window.pause()
+    race = window.race
+    assert any(ev.source == "user" for ev in race.events)
+    headless = Session(race.scene, seed=race.seed, distribution=race.distribution,
+                       n_copies=[run.n_copies for run in race.lanes],
+                       agents=[run.agents for run in race.lanes])
+    for ev in race.events:
+        if ev.source == "user":
+            headless.lanes[ev.lane].log(ev)
+    headless.step(race.step_index)
+    for run, lane in zip(race.lanes, headless.lanes, strict=True):
+        for name, values in run.state.as_dict().items():
+            assert np.array_equal(values, getattr(lane.state, name)), name
+
+
+def test_help_describes_the_open_world(open_window):
+    window = open_window("walled_maze")
+    assert "Maze tools" in window.help_text() and "Thermal" not in window.help_text()
+    for name, words in (("thermostat", "Thermal tools"), ("ball_push", "Arena tools")):
+        if name in SCENES:
+            assert window.open_target(name)
+            assert words in window.help_text() and "Maze tools" not in window.help_text()

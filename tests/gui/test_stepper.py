@@ -56,7 +56,8 @@ def test_worker_run_equals_caller_run_with_the_same_perturbation():
         for name, values in a.state.as_dict().items():
             assert np.array_equal(values, getattr(b.state, name)), name
         for name in ("H", "F", "OP"):
-            assert np.array_equal(a.tracker.series(0, name), b.tracker.series(0, name))
+            assert np.array_equal(a.tracker.series(a.index, name),
+                                  b.tracker.series(b.index, name))
         assert np.all(b.state.cell[:, 4, 1] == 1)  # the wall is in every copy
 
 

@@ -27,8 +27,8 @@ WORLD = World(
     copies=(512, 8),
     noise=NoiseSpec("std", 2.0, "N", "Random force on every body, per step"),
     help="""\
-Arena tools (on the arena):
-P push: press on a body and pull, release kicks it along the pull
-D drag a body (it follows the mouse) · T teleport a body (press on it, release where)
+Arena tools (on the table):
+P push: press on a body, pull, release: it is kicked along the pull
+D drag a body with the mouse · T teleport a body (press on it, release where it goes)
 M move a goal (press inside it, release at its new centre)""",
 )

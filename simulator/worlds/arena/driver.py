@@ -367,6 +367,13 @@ class ArenaDriver(DriverBase):
                     vec: tuple[float, ...]) -> None:
         check_event(state, kind, target, vec)
 
+    def target_where(self, state: ArenaState, copy: int, kind: str,
+                     target: int) -> tuple[float, ...] | None:
+        """Where the body an event targets stands (x, y m)."""
+        if kind != "move_goal" and target < state.pos.shape[1]:
+            return tuple(float(v) for v in state.pos[copy, target])
+        return None
+
     def outcomes(self, scene: Any, state: ArenaState, copy: int, agents: list[AgentSpec],
                  lane: int, history: Any | None = None) -> list[Outcome]:
         """Per agent: whether its ball is in its goal now, and for what fraction of the

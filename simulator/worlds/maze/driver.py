@@ -228,14 +228,13 @@ class MazeDriver(DriverBase):
                     vec: tuple[float, ...]) -> None:
         check_event(state, kind, target, vec)
 
-    def event_where(self, state: MazeState, copy: int, kind: str, target: int,
-                    vec: tuple[float, ...] | np.ndarray) -> tuple[float, ...] | None:
-        """The cell an event hit: its (row, col), or where the object it hit stood."""
-        where = super().event_where(state, copy, kind, target, vec)
-        if where is None and EVENTS.kinds[kind].target and 0 <= target < state.obj_pos.shape[1]:
+    def target_where(self, state: MazeState, copy: int, kind: str,
+                     target: int) -> tuple[float, ...] | None:
+        """The cell of the object an event targets."""
+        if EVENTS.kinds[kind].target and target < state.obj_pos.shape[1]:
             row, col = state.obj_pos[copy, target]
             return (float(row), float(col))
-        return where
+        return None
 
     def outcomes(self, scene: Any, state: MazeState, copy: int, agents: list[AgentSpec],
                  lane: int, history: Any | None = None) -> list[Outcome]:

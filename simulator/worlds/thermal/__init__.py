@@ -25,7 +25,7 @@ WORLD = World(
     copies=(512, 32),
     noise=NoiseSpec("sigma", 0.5, "K", "Random heat fluctuation of the room per step"),
     help="""\
-Thermal tools (drag on the room):
-H heat the air under the brush (right button cools) · C cool it (right button warms)
-O open or close a window (click it) · K kick the room's air +2 K (right button: -2 K)""",
+Thermal tools (drag on a room):
+H heat the air under the brush (right button cools) · C cool it (right button heats)
+O open or close a window (click it) · K kick the whole room +2 K (right button: -2 K)""",
 )
