@@ -99,8 +99,8 @@ def test_one_lane_gesture_and_drag(open_window, qtbot):
                        pos=_cell_point(window, 2, 4, 3))
     events = [ev for ev in window.race.events if ev.source == "user"]
     assert [(ev.kind, ev.lane) for ev in events] == [("place_hazard", 2)] * 3
-    cells = [tuple(int(v) for v in window.race.named_params[ev].values())[:2]
-             for ev in events]
+    cells = [(int(window.race.session.event_params(ev)["row"]),
+              int(window.race.session.event_params(ev)["col"])) for ev in events]
     assert cells == [(4, 1), (4, 2), (4, 3)]
     window.step_once()
     assert window.race.lanes[2].state.cell[0, 4, 2] == 2
