@@ -22,7 +22,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from simulator.envs.core import STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED, Worlds
+from simulator.core.state import STATUS_RUNNING, STATUS_TERMINATED, STATUS_TRUNCATED
+from simulator.envs.core import Worlds
 from simulator.worlds import sense
 
 RENDER_SIZE = (480, 480)

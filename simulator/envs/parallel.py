@@ -18,7 +18,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from simulator.envs.core import STATUS_RUNNING, Worlds, load_scene
+from simulator.core.state import STATUS_RUNNING
+from simulator.envs.core import Worlds, load_scene
 from simulator.envs.gym_env import _render, action_space, observation_space
 
 COMPETITION_SCENES = ("tug_of_war", "dueling_thermostats")

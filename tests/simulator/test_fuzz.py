@@ -130,15 +130,15 @@ def _good_target(world: str, kind: str) -> st.SearchStrategy[int]:
 
 @st.composite
 def _event(draw: st.DrawFn, world: str) -> tuple[str, Any]:
-    module = __import__(f"simulator.worlds.{world}", fromlist=["_EVENT_FIELDS"])
+    events = get_driver(world).events  # the world's declared EventTable
     fault = draw(st.sampled_from(FAULTS))
     kinds = list(get_driver(world).event_kinds)
     kind = "explode" if fault == "kind" else draw(st.sampled_from(kinds))
-    fields = list(module._EVENT_FIELDS.get(kind, ()))
-    params = {name: draw(_good_value(name, module._RANGES[name], world)) for name in fields}
+    fields = list(events.kinds[kind].names) if kind in events.kinds else []
+    params = {name: draw(_good_value(name, events.ranges[name], world)) for name in fields}
     if fault == "value" and fields:
         name = draw(st.sampled_from(fields))
-        params[name] = draw(_bad_value(module._RANGES[name]))
+        params[name] = draw(_bad_value(events.ranges[name]))
     if fault == "missing" and fields:
         del params[draw(st.sampled_from(fields))]
     if fault == "unknown":
