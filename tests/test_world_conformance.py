@@ -1,0 +1,274 @@
+"""Every registered world kind through the contract the Session, recorder and renderer rely
+on (as Gymnasium's env checker runs every registered env through its API).
+
+For each kind — the shipped ones in :data:`simulator.worlds.WORLDS` and the test-only tiny
+world (tests/tinyworld/, registered below by one line) — on a small scene of that kind: the
+scene loads; a Session starts from the initial distribution and steps; every event kind
+the driver declares encodes, decodes back to the same parameters, fits a state and is
+applied through ``Session.perturb``; runs are bit-identical by seed and by numba thread
+count; the renderer draws an RGB frame of the asked size headless; a recording verifies
+bit for bit; a bad event is refused with one clear line.
+
+Adding a world kind adds it here without editing this file (docs/adding-a-world.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Iterator
+from typing import Any
+
+import numba
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from helpers import state_digest
+
+from simulator.cli import main
+from simulator.core.driver import StepTrace
+from simulator.core.errors import UserError
+from simulator.core.events import EventTable
+from simulator.core.state import STATUS_RUNNING
+from simulator.render import locate as locate_pixel
+from simulator.render import render_ghosts, render_world
+from simulator.scene import SCENES_DIR, Scene
+from simulator.session import Session
+from simulator.worlds import get_driver, register, unregister, world, world_kinds
+
+TINY = "tiny"
+KINDS = (*world_kinds(), TINY)
+HORIZON = 10  # steps of every small scene: the contract, not the physics, is under test
+N_COPIES = 4  # enough copies for two numba threads to split
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tiny_world() -> Iterator[None]:
+    register(TINY, "tinyworld:WORLD")  # the one registry line adding the tiny world
+    yield
+    unregister(TINY)
+
+
+def small_scene_text(kind: str) -> str:
+    """A shipped scene of ``kind`` (the first by name), else the one its package declares
+    (``WORLD.extra["example_scene"]``), cut to HORIZON steps."""
+    shipped = [p for p in sorted(SCENES_DIR.glob("*.toml"))
+               if tomllib.loads(p.read_text(encoding="utf-8")).get("world") == kind]
+    if shipped:
+        text = shipped[0].read_text(encoding="utf-8")
+    else:
+        spec = world(kind)
+        assert "example_scene" in spec.extra, f"{kind}: no shipped scene and no example_scene"
+        text = spec.load(spec.extra["example_scene"])
+    text, n = re.subn(r"(?m)^horizon\s*=\s*\d+", f"horizon = {HORIZON}", text)
+    assert n == 1, f"{kind}: the scene names no top-level horizon"
+    return text
+
+
+@pytest.fixture(scope="module")
+def scenes(_tiny_world: None) -> dict[str, Scene]:
+    return {}
+
+
+@pytest.fixture(params=KINDS)
+def scene(request: pytest.FixtureRequest, scenes: dict[str, Scene]) -> Scene:
+    kind = request.param
+    if kind not in scenes:
+        scenes[kind] = Scene.from_text(small_scene_text(kind))
+    return scenes[kind]
+
+
+def event_table(kind: str) -> EventTable:
+    events = getattr(get_driver(kind), "events", None)
+    assert isinstance(events, EventTable), f"{kind}: the driver declares no EventTable"
+    return events
+
+
+def valid_params(table: EventTable, kind: str, where: str = "low") -> dict[str, float]:
+    """Named parameters for event ``kind`` at each range's low end, middle or high end
+    (whole numbers for integer parameters)."""
+    out = {}
+    for name in table.kinds[kind].names:
+        rng = table.ranges[name]
+        value = {"low": rng.low, "mid": 0.5 * (rng.low + rng.high), "high": rng.high}[where]
+        out[name] = float(math.floor(value)) if rng.integer else value
+    return out
+
+
+def target_for(table: EventTable, kind: str) -> int:
+    """0 where the kind names a target (object slot, window, body, goal), else -1."""
+    return 0 if table.kinds[kind].target else -1
+
+
+def all_events(table: EventTable) -> list[tuple[str, int, dict[str, float]]]:
+    return [(k, target_for(table, k), valid_params(table, k)) for k in table.event_kinds]
+
+
+def log_every_event(session: Session) -> None:
+    """One event of every kind, at steps 1, 2, ... (the lows of every range)."""
+    for i, (kind, target, params) in enumerate(all_events(event_table(session.scene.world))):
+        session.perturb(kind, target, params, step=1 + i % (HORIZON - 2))
+
+
+def digests(session: Session) -> list[str]:
+    return [state_digest(lane.state) for lane in session.lanes]
+
+
+# --- scene, reset, step --------------------------------------------------------------------
+def test_scene_loads(scene: Scene) -> None:
+    assert scene.world in KINDS and scene.model.horizon == HORIZON
+    assert scene.distributions and scene.default_distribution in scene.distributions
+    again = Scene.from_text(scene.text)
+    assert again.content_hash == scene.content_hash
+    assert len(scene.lane_agents()) == len(scene.model.lanes) >= 1
+
+
+def test_reset_draws_the_distribution_and_step_advances(scene: Scene) -> None:
+    session = Session(scene, n_copies=N_COPIES)
+    driver = session.driver
+    assert driver.kind == scene.world and session.step_index == 0
+    start = session.lanes[0].state
+    assert isinstance(start, driver.state_type)
+    assert start.n_copies == N_COPIES
+    assert all(arr.shape[0] == N_COPIES for arr in start.as_dict().values())
+    assert np.all(start.t == 0) and np.all(start.status == STATUS_RUNNING)
+    initial = digests(session)
+    assert len(set(initial)) == 1  # every lane starts from the same draw: a fair race
+
+    traces = session.step(3)
+    assert session.step_index == 3
+    for lane, trace in zip(session.lanes, traces, strict=True):
+        assert isinstance(trace, StepTrace)
+        assert trace.action.shape[:3] == (3, N_COPIES, len(lane.agents))
+        assert trace.reward.shape == (3, N_COPIES, len(lane.agents))
+        assert all(v.shape[:3] == (3, N_COPIES, len(lane.agents))
+                   for v in trace.internals.values())
+        assert np.all(lane.state.t[lane.state.status == STATUS_RUNNING] == 3)
+    outcomes = session.outcomes()
+    assert len(outcomes) == sum(len(lane.agents) for lane in session.lanes)
+    assert {o.status for o in outcomes} <= {"running", "terminated", "truncated"}
+
+    session.run()
+    assert session.done and session.step_index == HORIZON
+    session.reset()
+    assert digests(session) == initial
+
+
+# --- events --------------------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["low", "mid", "high"])
+def test_every_event_kind_decodes_to_what_was_encoded(scene: Scene, where: str) -> None:
+    driver = get_driver(scene.world)
+    table = event_table(scene.world)
+    assert tuple(driver.event_kinds) == table.event_kinds and table.event_kinds
+    for kind in driver.event_kinds:
+        params = valid_params(table, kind, where)
+        vec = driver.encode_event(kind, target_for(table, kind), params)
+        assert len(vec) == driver.n_event_params
+        assert all(isinstance(v, float) for v in vec)
+        assert driver.decode_event(kind, vec) == params, kind
+        assert driver.decode_event(kind, np.array(vec)) == params, kind
+
+
+def test_every_event_kind_applies_through_the_session(scene: Scene) -> None:
+    table = event_table(scene.world)
+    for kind, target, params in all_events(table):
+        session = Session(scene, n_copies=2)
+        vec = session.driver.encode_event(kind, target, params)
+        session.driver.check_event(session.lanes[0].state, kind, target, vec)
+        where = session.driver.event_where(session.lanes[0].state, 0, kind, target, vec)
+        assert where is None or all(math.isfinite(float(x)) for x in where), kind
+        logged = session.perturb(kind, target, params, step=1)
+        assert len(logged) == len(session.lanes)
+        assert all(ev.kind == kind and ev.params == vec for ev in logged)
+        session.step(3)
+        assert session.step_index == 3, kind
+    session = Session(scene, n_copies=2)
+    log_every_event(session)
+    session.run()
+    assert session.done
+
+
+def test_a_bad_event_is_refused_in_one_line(scene: Scene) -> None:
+    session = Session(scene, n_copies=1)
+    n_logged = len(session.events)
+    table = event_table(scene.world)
+    with_params = [k for k in table.event_kinds if table.kinds[k].names]
+    assert with_params, f"{scene.world}: no event kind takes a parameter"
+    kind = with_params[0]
+    name = table.kinds[kind].names[0]
+    good = valid_params(table, kind)
+    rng = table.ranges[name]
+    cases = {
+        "unknown kind": ("no_such_event", -1, {}, "no_such_event"),
+        "unknown param": (kind, target_for(table, kind), {**good, "bogus": 1.0}, "bogus"),
+        "too high": (kind, target_for(table, kind), {**good, name: rng.high + 1.0}, name),
+        "too low": (kind, target_for(table, kind), {**good, name: rng.low - 1.0}, name),
+        "NaN": (kind, target_for(table, kind), {**good, name: float("nan")}, name),
+    }
+    for case, (bad_kind, target, params, named) in cases.items():
+        with pytest.raises(UserError) as info:
+            session.perturb(bad_kind, target, params)
+        message = str(info.value)
+        assert "\n" not in message and named in message, (case, message)
+    assert len(session.events) == n_logged  # nothing was logged
+
+
+# --- determinism ---------------------------------------------------------------------------
+def _run_with_events(scene: Scene, seed: int) -> list[str]:
+    session = Session(scene, seed=seed, n_copies=N_COPIES)
+    log_every_event(session)
+    session.step(4)
+    session.step(HORIZON)
+    return digests(session)
+
+
+def test_same_seed_and_events_give_bit_identical_states(scene: Scene) -> None:
+    assert _run_with_events(scene, 11) == _run_with_events(scene, 11)
+
+
+def test_states_do_not_depend_on_thread_count(scene: Scene) -> None:
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba runs one thread here")
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _run_with_events(scene, 5)
+        numba.set_num_threads(2)
+        two = _run_with_events(scene, 5)
+    finally:
+        numba.set_num_threads(previous)
+    assert one == two
+
+
+# --- render --------------------------------------------------------------------------------
+def test_renders_headless_at_the_asked_size(scene: Scene) -> None:
+    session = Session(scene, n_copies=N_COPIES)
+    session.step(2)
+    state = session.lanes[0].state
+    frame = render_world(scene.world, scene, state, copy=1, size=(120, 80))
+    assert frame.shape == (80, 120, 3) and frame.dtype == np.uint8
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 1  # something was drawn
+    for theme in ("dark", "projector"):
+        assert render_world(scene.world, scene, state, size=(33, 21), theme=theme).shape == (
+            21, 33, 3)
+    ghosts = render_ghosts(scene.world, scene, state, size=(120, 80))
+    assert ghosts.shape == (80, 120, 4) and ghosts.dtype == np.uint8
+    for x, y in ((60, 40), (0, 0), (-5, 500)):
+        hit = locate_pixel(scene.world, scene, state, (120, 80), x, y)
+        assert hit is None or isinstance(hit, tuple)
+
+
+# --- record and verify ---------------------------------------------------------------------
+def test_record_then_verify_matches_bit_for_bit(scene: Scene, tmp_path: Any) -> None:
+    path = tmp_path / f"{scene.world}.toml"
+    path.write_text(scene.text, encoding="utf-8")
+    out = tmp_path / f"{scene.world}.h5"
+    runner = CliRunner()
+    recorded = runner.invoke(main, ["record", str(path), "--episodes", "2", "--ensemble", "2",
+                                    "-o", str(out)])
+    assert recorded.exit_code == 0, recorded.output
+    verified = runner.invoke(main, ["verify", str(out)])
+    assert verified.exit_code == 0, verified.output
+    n_episodes = 2 * len(scene.model.lanes)
+    assert f"all {n_episodes} episodes match bit for bit" in verified.output
