@@ -14,10 +14,15 @@ Adding a world kind adds it here without editing this file (docs/adding-a-world.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numba
@@ -31,12 +36,14 @@ from simulator.core.driver import StepTrace
 from simulator.core.errors import UserError
 from simulator.core.events import EventTable
 from simulator.core.state import STATUS_RUNNING
+from simulator.recording import Recording
 from simulator.render import locate as locate_pixel
 from simulator.render import render_ghosts, render_world
 from simulator.scene import SCENES_DIR, Scene
 from simulator.session import Session
 from simulator.worlds import get_driver, register, unregister, world, world_kinds
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = "tiny"
 KINDS = (*world_kinds(), TINY)
 HORIZON = 10  # steps of every small scene: the contract, not the physics, is under test
@@ -109,6 +116,17 @@ def log_every_event(session: Session) -> None:
     """One event of every kind, at steps 1, 2, ... (the lows of every range)."""
     for i, (kind, target, params) in enumerate(all_events(event_table(session.scene.world))):
         session.perturb(kind, target, params, step=1 + i % (HORIZON - 2))
+
+
+def with_every_event(text: str, kind: str) -> str:
+    """The scene ``text`` with one scheduled perturbation of every event kind appended (the
+    lows of every range), so a recording logs and replays them all."""
+    tables = []
+    for i, (event, target, params) in enumerate(all_events(event_table(kind))):
+        inline = ", ".join(f"{name} = {value!r}" for name, value in params.items())
+        tables.append(f"[[perturbations]]\nstep = {1 + i % (HORIZON - 2)}\n"
+                      f"kind = {event!r}\ntarget = {target}\nparams = {{ {inline} }}\n")
+    return text.rstrip() + "\n\n" + "\n".join(tables)
 
 
 def digests(session: Session) -> list[str]:
@@ -227,6 +245,15 @@ def test_same_seed_and_events_give_bit_identical_states(scene: Scene) -> None:
     assert _run_with_events(scene, 11) == _run_with_events(scene, 11)
 
 
+def test_a_copy_does_not_depend_on_the_ensemble_size(scene: Scene) -> None:
+    alone, many = Session(scene, seed=9, n_copies=1), Session(scene, seed=9, n_copies=N_COPIES)
+    for session in (alone, many):
+        log_every_event(session)
+        session.run()
+    for lane_alone, lane_many in zip(alone.lanes, many.lanes, strict=True):
+        assert state_digest(lane_alone.state) == state_digest(lane_many.state.select(0))
+
+
 def test_states_do_not_depend_on_thread_count(scene: Scene) -> None:
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("numba runs one thread here")
@@ -259,16 +286,94 @@ def test_renders_headless_at_the_asked_size(scene: Scene) -> None:
         assert hit is None or isinstance(hit, tuple)
 
 
-# --- record and verify ---------------------------------------------------------------------
-def test_record_then_verify_matches_bit_for_bit(scene: Scene, tmp_path: Any) -> None:
+# --- the command line: run, record, inspect, verify ---------------------------------------
+def _scene_file(scene: Scene, tmp_path: Any) -> Any:
     path = tmp_path / f"{scene.world}.toml"
-    path.write_text(scene.text, encoding="utf-8")
+    path.write_text(with_every_event(scene.text, scene.world), encoding="utf-8")
+    return path
+
+
+def test_run_reports_every_agent(scene: Scene, tmp_path: Any) -> None:
+    path = _scene_file(scene, tmp_path)
+    n_agents = sum(len(lane.members()) for lane in scene.model.lanes)
+    text = CliRunner().invoke(main, ["run", str(path), "--ensemble", "2"])
+    assert text.exit_code == 0, text.output
+    assert text.output.count("  lane ") == n_agents
+    as_json = CliRunner().invoke(main, ["run", str(path), "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["world"] == scene.world and len(report["lanes"]) == n_agents
+
+
+def test_record_then_verify_matches_bit_for_bit(scene: Scene, tmp_path: Any) -> None:
+    path = _scene_file(scene, tmp_path)
     out = tmp_path / f"{scene.world}.h5"
     runner = CliRunner()
     recorded = runner.invoke(main, ["record", str(path), "--episodes", "2", "--ensemble", "2",
                                     "-o", str(out)])
     assert recorded.exit_code == 0, recorded.output
+    inspected = runner.invoke(main, ["inspect", str(out), "--json"])
+    assert inspected.exit_code == 0, inspected.output
+    n_episodes = 2 * len(scene.model.lanes)
+    assert len(json.loads(inspected.output)["episodes"]) == n_episodes
+    with Recording.open(out) as rec:  # every event kind was logged, and is replayed below
+        logged = {ev.kind for ev in rec[0].events()}
+    assert logged == set(event_table(scene.world).event_kinds)
     verified = runner.invoke(main, ["verify", str(out)])
     assert verified.exit_code == 0, verified.output
-    n_episodes = 2 * len(scene.model.lanes)
     assert f"all {n_episodes} episodes match bit for bit" in verified.output
+
+
+# --- registering a world ---------------------------------------------------------------------
+_FRESH = """
+from simulator.worlds import register  # a plugin's first line: no import cycle may stop it
+register("tiny", "tinyworld:WORLD")
+from simulator.scene import Scene
+from simulator.session import Session
+from tinyworld.scene import EXAMPLE_SCENE
+session = Session(Scene.from_text(EXAMPLE_SCENE), n_copies=2)
+session.run()
+print(session.done, session.lanes[0].state.status.tolist())
+"""
+
+
+def test_a_world_registers_from_a_fresh_interpreter() -> None:
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [tests, str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    res = subprocess.run([sys.executable, "-c", _FRESH], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("True")
+
+
+# --- the tiny world itself: scripted trajectories (it is a world, not a stub) ---------------
+_WALK = """
+name = "walk"
+world = "tiny"
+horizon = 10
+base_objective = "reach:goal"
+[[lanes]]
+agent = "thermostat"
+[distributions.default]
+length = 8
+start = [0, 0]
+goal = 7
+"""
+
+
+@pytest.mark.parametrize(("goal_move", "actions", "steps"), [
+    (None, [2] * 7, 7),  # right seven times, onto the goal
+    (3, [2, 2, 2, 1], 4),  # the goal moves to cell 2 at step 3: back one step
+])
+def test_tiny_thermostat_walks_to_the_goal(_tiny_world: None, goal_move: int | None,
+                                           actions: list[int], steps: int) -> None:
+    scene = Scene.from_text(_WALK)
+    session = Session(scene)
+    if goal_move is not None:
+        session.perturb("move_goal", params={"pos": 2}, step=goal_move)
+    trace = session.step(HORIZON)[0]
+    state = session.lanes[0].state
+    assert trace.action[:steps, 0, 0].tolist() == actions
+    assert state.t[0] == steps and state.status[0] == 1 and state.pos[0] == state.goal[0]
+    assert state.ret[0] == pytest.approx(1.0 + steps * scene.model.rewards.step)
