@@ -37,6 +37,7 @@ from simulator.core.errors import UserError
 from simulator.core.events import EventTable
 from simulator.core.state import STATUS_RUNNING
 from simulator.recording import Recording
+from simulator.reel import Reel
 from simulator.render import locate as locate_pixel
 from simulator.render import render_ghosts, render_world
 from simulator.scene import SCENES_DIR, Scene
@@ -322,6 +323,11 @@ def test_record_then_verify_matches_bit_for_bit(scene: Scene, tmp_path: Any) -> 
     verified = runner.invoke(main, ["verify", str(out)])
     assert verified.exit_code == 0, verified.output
     assert f"all {n_episodes} episodes match bit for bit" in verified.output
+    with Reel.open(out) as reel:  # the presenter's and video export's frames, with flashes
+        for t in range(HORIZON + 1):
+            assert reel.frame(t, (320, 180)).shape == (180, 320, 3)
+            assert all(f.where is None or all(map(math.isfinite, f.where))
+                       for lane in range(len(reel.lanes)) for f in reel.flashes(lane, t))
 
 
 # --- registering a world ---------------------------------------------------------------------
