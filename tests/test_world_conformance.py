@@ -59,16 +59,16 @@ def _tiny_world() -> Iterator[None]:
 
 
 def small_scene_text(kind: str) -> str:
-    """A shipped scene of ``kind`` (the first by name), else the one its package declares
-    (``WORLD.extra["example_scene"]``), cut to HORIZON steps."""
+    """A shipped scene of ``kind`` (the first by name), else the ``EXAMPLE_SCENE`` text of
+    the module holding the world's scene schema (its ``distribution`` entry point), cut to
+    HORIZON steps."""
     shipped = [p for p in sorted(SCENES_DIR.glob("*.toml"))
                if tomllib.loads(p.read_text(encoding="utf-8")).get("world") == kind]
     if shipped:
         text = shipped[0].read_text(encoding="utf-8")
     else:
-        spec = world(kind)
-        assert "example_scene" in spec.extra, f"{kind}: no shipped scene and no example_scene"
-        text = spec.load(spec.extra["example_scene"])
+        schema = world(kind).distribution.partition(":")[0]
+        text = world(kind).load(f"{schema}:EXAMPLE_SCENE")  # AttributeError: declare one
     text, n = re.subn(r"(?m)^horizon\s*=\s*\d+", f"horizon = {HORIZON}", text)
     assert n == 1, f"{kind}: the scene names no top-level horizon"
     return text

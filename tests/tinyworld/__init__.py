@@ -26,5 +26,4 @@ WORLD = World(
     held=False,  # objectives are reached once (as in the maze), not held over time
     noise=NoiseSpec("p", 1.0, "%", "Slip noise: chance an action is replaced at random"),
     help="The tiny line has no GUI tools: perturb it with teleport and move_goal events.",
-    extra={"example_scene": f"{_P}.scene:EXAMPLE_SCENE"},
 )
