@@ -5,9 +5,11 @@ For each kind — the shipped ones in :data:`simulator.worlds.WORLDS` and the te
 world (tests/tinyworld/, registered below by one line) — on a small scene of that kind: the
 scene loads; a Session starts from the initial distribution and steps; every event kind
 the driver declares encodes, decodes back to the same parameters, fits a state and is
-applied through ``Session.perturb``; runs are bit-identical by seed and by numba thread
-count; the renderer draws an RGB frame of the asked size headless; a recording verifies
-bit for bit; a bad event is refused with one clear line.
+applied through ``Session.perturb``; a bad event is refused with one clear line; runs are
+bit-identical by seed, and copy 0 by ensemble size and numba thread count; the renderer
+draws an RGB frame of the asked size headless; ``steersim run``, ``record``, ``inspect``
+and ``verify`` work on it and every episode verifies bit for bit; the reel (presenter,
+video export) draws its frames.
 
 Adding a world kind adds it here without editing this file (docs/adding-a-world.md).
 """
