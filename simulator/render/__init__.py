@@ -6,7 +6,7 @@ world looks the same everywhere. Nothing in this package opens a display: it dra
 ``SDL_VIDEODRIVER=dummy``). Only this package imports pygame; the engine, the session and
 the agents never do.
 
-Each world kind has a module ``simulator/render/<kind>.py`` providing
+Each world kind has a drawing module (``simulator/worlds/<kind>/render.py``) providing
 
 - ``draw(surface, scene, state, copy, theme, overlays)``: the world (copy ``copy`` of the
   ensemble ``state``), the ensemble's ghosts and the overlays, filling the surface;
@@ -14,7 +14,8 @@ Each world kind has a module ``simulator/render/<kind>.py`` providing
   on a transparent surface;
 - ``locate(scene, state, size, x, y, overlays, theme)``: the world coordinate under pixel
   (x, y) of a frame of ``size`` (maze: ``(row, col)``), or None — so a mouse gesture on
-  any view lands where the user sees it.
+  any view lands where the user sees it;
+- optionally ``fit(state, room)``: the frame size the world fills inside ``room``.
 
 and is named by its world's ``renderer`` entry point (:mod:`simulator.worlds`); modules
 load on first use.
