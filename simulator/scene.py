@@ -22,7 +22,6 @@ from simulator.core.schema import SceneError, Strict, validate
 from simulator.worlds import get_driver, parse_objective, world, world_kinds
 
 SCENES_DIR = Path(__file__).resolve().parent.parent / "scenes"
-SPARE_OBJECT_SLOTS = 4  # room for objects a user adds while the world runs
 # The world sections the content hash named before world kinds were packages (as null
 # when absent): kept so that agents files trained then still match their scenes.
 _HASHED_SECTIONS = ("thermal", "arena")
@@ -90,8 +89,6 @@ class SceneModel(Strict):
     sweep: dict[str, Any] = Field(default_factory=dict)
 
 
-# Agent parameters that tie an agent to a device of the world rather than tune it.
-BINDING_PARAMS = frozenset({"heater", "pusher", "body"})
 
 
 class Scene:
@@ -149,22 +146,19 @@ class Scene:
         text = json.dumps(keep, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    @property
-    def n_object_slots(self) -> int:
-        return max(len(lay.obj_spec) for lay in self.layouts.values()) + SPARE_OBJECT_SLOTS
-
     def lane_agent_group(self, index: int, agent: str | None = None,
                          objective: str | None = None, **extra: Any) -> list[AgentSpec]:
         """Lane ``index``'s agents; ``agent``/``objective`` override the scene, ``extra``
         parameters are set on every agent of the lane (UserError)."""
         group = []
+        binding = world(self.world).binding
         for member in self.model.lanes[index].members():
             name = agent or member.agent
             # Parameters belong to the scene's own agent, so an override starts from
             # defaults — except those binding the agent to its place in the world (which
             # heater or pusher it drives), without which two overridden agents would collide.
             params = dict(member.params) if name == member.agent else {
-                key: value for key, value in member.params.items() if key in BINDING_PARAMS}
+                key: value for key, value in member.params.items() if key in binding}
             params.update(extra)
             group.append(build_agent(
                 name, objective or member.objective or self.model.base_objective, self.world,

@@ -22,6 +22,7 @@ from simulator.cluster import chunks, map_ordered, n_workers, scene_args, scene_
 from simulator.core.errors import UserError
 from simulator.scene import Scene
 from simulator.worlds import get_driver, parse_objective, world, world_kinds
+from simulator.worlds.maze.scene import object_slots
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def train_learner(scene: Scene, req: TrainRequest, name: str, seeds: np.ndarray,
     hyper = (learners.hyper_for_episodes(name, req.episodes) if req.episodes
              else dict(learners.DEFAULT_HYPER[name]))
     return learners.train(name, seeds, train_layout, mix_layout, req.mix, base, params,
-                          scene.n_object_slots, hyper, progress=progress)
+                          object_slots(scene), hyper, progress=progress)
 
 
 def save(path: str | Path, scene: Scene, req: TrainRequest, trained: Sequence[Trained]) -> Path:

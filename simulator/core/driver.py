@@ -125,6 +125,27 @@ class WorldDriver(Protocol):
     def outcomes(self, scene: Any, state: Any, copy: int, agents: list[Any],
                  lane: int, history: Any | None = None) -> list[Outcome]: ...
 
+    # What the narrowing metrics read (simulator/metrics.py).
+    def projection(self, scene: Any, state: Any) -> np.ndarray:
+        """The coordinates that matter, (E, D) float64 (the maze: the agent's cell)."""
+        ...
+
+    def bins(self, scene: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """How to bin the projection for the entropy H: lows (D,), highs (D,), n_bins (D,)."""
+        ...
+
+    def in_target(self, scene: Any, state: Any, objective: Any) -> np.ndarray:
+        """(E,) bool: each copy is in ``objective``'s target set (for F and OP)."""
+        ...
+
+    def score(self, scene: Any, state: Any, objective: Any) -> np.ndarray:
+        """(E,) float64, higher is better: how good each copy's outcome is for OP."""
+        ...
+
+    def funnel(self, scene: Any, state: Any) -> tuple[np.ndarray, float, float]:
+        """The funnel plot's coordinate (E,) and its (low, high) range."""
+        ...
+
 
 class DriverBase:
     """What every driver shares, from its world's declared :class:`EventTable` (``events``):

@@ -87,6 +87,9 @@ class World:
     copies: tuple[int, int] = (1024, 64)
     copy0_fields: tuple[str, ...] = ()
     trainable: bool = False
+    # Agent parameters that bind an agent to a device of the world (which heater or pusher
+    # it drives) rather than tune it: kept when a lane's agent is overridden.
+    binding: tuple[str, ...] = ()
     held: bool = True
 
     def load(self, entry: str) -> Any:

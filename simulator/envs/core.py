@@ -30,8 +30,8 @@ import numpy as np
 from agents.registry import AgentSpec
 from simulator.core.driver import EventArrays
 from simulator.core.rng import STREAM_ENV, rand_u64
-from simulator.scene import BINDING_PARAMS, Scene
-from simulator.worlds import agent_params, get_driver, parse_objective, sense
+from simulator.scene import Scene
+from simulator.worlds import agent_params, get_driver, parse_objective, sense, world
 
 
 @lru_cache(maxsize=64)
@@ -48,11 +48,11 @@ def derive_seed(seed: int, k: int) -> int:
 def external_agent(scene: Scene, member: Any, objective: str | None) -> AgentSpec:
     """An external agent in a lane member's place: same binding (heater, pusher), the given
     objective (what its reward measures) or else the member's, else the base objective."""
-    world = scene.world
+    kind = scene.world
     text = objective or member.objective or scene.model.base_objective
-    binding = {k: v for k, v in member.params.items() if k in BINDING_PARAMS}
-    vec, rules, _ = agent_params(world, "external", binding)
-    return AgentSpec("external", parse_objective(text, world), vec, rules, (), world)
+    binding = {k: v for k, v in member.params.items() if k in world(kind).binding}
+    vec, rules, _ = agent_params(kind, "external", binding)
+    return AgentSpec("external", parse_objective(text, kind), vec, rules, (), kind)
 
 
 class Worlds:

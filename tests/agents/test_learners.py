@@ -20,6 +20,7 @@ from simulator.training import TrainRequest, train_scene
 from simulator.worlds import make_agent
 from simulator.worlds.maze.kernels import ACTIONS
 from simulator.worlds.maze.observe import OBS_FEATURES, RULE_FEATURES, observe_state
+from simulator.worlds.maze.scene import object_slots
 
 TRAIN_SCENES = ("red_door", "corner_goal", "colour_vs_shape")
 # Small budgets keep the suite fast; the defaults learn more (see steersim bench).
@@ -62,7 +63,7 @@ def test_training_is_deterministic_by_seed_and_chunking():
     seeds = learners.agent_seeds(3, 5)
     alone = learners.train("reinforce", seeds[2:3], layout, None, 0.0,
                            parse_objective("reach:door").as_array(),
-                           get_driver("maze").params(scene), scene.n_object_slots,
+                           get_driver("maze").params(scene), object_slots(scene),
                            learners.hyper_for_episodes("reinforce", 96), chunk=1)
     np.testing.assert_array_equal(alone.params[0], a[0].params[2])
     other = train_scene(scene, TrainRequest(("reinforce",), 5, 4, 96))[0]

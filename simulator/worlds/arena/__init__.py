@@ -25,6 +25,7 @@ WORLD = World(
     tools=f"{_P}.tools:TOOLS",
     warmup=(f"{_P}.driver:arena_rollout", f"{_P}.kernels:draw_initial"),
     copies=(512, 8),
+    binding=("pusher", "body"),
     noise=NoiseSpec("std", 2.0, "N", "Random force on every body, per step"),
     help="""\
 Arena tools (on the table):

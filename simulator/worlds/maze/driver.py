@@ -37,6 +37,7 @@ from simulator.worlds.maze.kernels import (
     transition,
 )
 from simulator.worlds.maze.policies import act, matches, nearest_target, search_act
+from simulator.worlds.maze.scene import object_slots
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -172,7 +173,7 @@ class MazeDriver(DriverBase):
         """``n_copies`` independent draws from the scene's distribution (copy e from (seed, e))."""
         layout = scene.layouts[distribution]
         height, width = layout.shape
-        state = MazeState.empty(n_copies, height, width, scene.n_object_slots)
+        state = MazeState.empty(n_copies, height, width, object_slots(scene))
         maze.draw_initial(layout.template, layout.obj_spec, layout.dist_params, seed,
                           state.cell, state.agent_pos, state.obj_kind, state.obj_color,
                           state.obj_pos, state.obj_reward, state.t, state.status, state.ret,

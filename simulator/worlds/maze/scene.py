@@ -5,7 +5,7 @@ or a generated maze of ``size``, plus objects drawn at random cells and the slip
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -14,6 +14,7 @@ from simulator.core.grid import grid_lines, unknown_character
 from simulator.core.schema import SceneError, Strict
 from simulator.worlds.maze import kernels as maze
 
+SPARE_OBJECT_SLOTS = 4  # room for objects a user adds while the world runs
 MAX_MAP = 1024  # rows and columns of a drawn map; beyond this it is a pasted file, not a maze
 
 
@@ -134,3 +135,9 @@ def pack(dist: MazeDistributionModel, where: str) -> MazeLayout:
     mode = maze.DIST_MODE_MAZE if dist.generator == "maze" else maze.DIST_MODE_MAP
     params = np.array([mode, agent_rc[0], agent_rc[1], dist.hazards, dist.braid, dist.noise])
     return MazeLayout(template, spec, params)
+
+
+def object_slots(scene: Any) -> int:
+    """Object slots a maze state of ``scene`` needs: its largest distribution's objects,
+    plus room for objects a user adds while the world runs."""
+    return max(len(lay.obj_spec) for lay in scene.layouts.values()) + SPARE_OBJECT_SLOTS

@@ -23,6 +23,7 @@ WORLD = World(
     tools=f"{_P}.tools:TOOLS",
     warmup=(f"{_P}.driver:thermal_rollout", f"{_P}.kernels:draw_initial"),
     copies=(512, 32),
+    binding=("heater",),
     noise=NoiseSpec("sigma", 0.5, "K", "Random heat fluctuation of the room per step"),
     help="""\
 Thermal tools (drag on a room):
