@@ -71,7 +71,7 @@ class World:
     renderer: str
     sense: str
     help: str
-    noise: NoiseSpec
+    noise: NoiseSpec | None = None
     physics: str | None = None
     basin: str | None = None
     proxy: str | None = None

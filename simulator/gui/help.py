@@ -37,7 +37,8 @@ def help_text(world: str | None, replaying: bool = False) -> str:
         parts.append(REPLAY_HELP)
     elif world in world_kinds() and world_kind(world).tools:
         spec = world_kind(world)
-        parts += [f"{spec.help}\nNoise slider: {spec.noise.tip.lower()}\n", CLOSING_HELP]
+        noise = f"Noise slider: {spec.noise.tip.lower()}\n" if spec.noise else ""
+        parts += [f"{spec.help}\n{noise}", CLOSING_HELP]
     elif world is not None:
         parts.append(f"The {world} world has no perturbation tools yet.\n")
     return "\n".join(parts)

@@ -92,8 +92,9 @@ def tools_for(world: str) -> list[Tool]:
     return [cls() for cls in world_kind(world).load(entry)] if entry else []
 
 
-def noise_control(world: str) -> NoiseSpec:
-    """The noise slider of ``world``: the ``set_noise`` parameter it sets and its range."""
+def noise_control(world: str) -> NoiseSpec | None:
+    """The noise slider of ``world``: the ``set_noise`` parameter it sets and its range
+    (None: the world has no noise knob)."""
     return world_kind(world).noise
 
 
