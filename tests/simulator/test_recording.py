@@ -251,7 +251,7 @@ def _assert_same_contents(a: Path, b: Path) -> None:
 def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_copies):
     """Background thread or inline; state rows gathered by address or copied field by
     field; step rows kept as traces or copied each step: the same datasets and values."""
-    from simulator import recording
+    from simulator.recording import writer
 
     def make(name: str, **kwargs) -> Path:
         path = tmp_path / f"{name}.h5"
@@ -262,9 +262,9 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
     reference = make("inline", background=False)
     _assert_same_contents(reference, make("thread", background=True))
     _assert_same_contents(reference, make("process", process=True))
-    monkeypatch.setattr(recording, "_KEEP_TRACE_BYTES", 0)  # copy step rows every step
+    monkeypatch.setattr(writer, "_KEEP_TRACE_BYTES", 0)  # copy step rows every step
     _assert_same_contents(reference, make("copied", background=True))
-    monkeypatch.setattr(recording.RunRecorder, "_rebuild",
+    monkeypatch.setattr(writer.RunRecorder, "_rebuild",
                         lambda self, *a: setattr(self, "_gather", False))  # field by field
     _assert_same_contents(reference, make("by_field", background=False))
     with Recording.open(reference) as rec:
@@ -274,17 +274,17 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
 def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, monkeypatch):
     """The thermal world's rooms are wide rows: on the writer thread they go to the file a
     chunk at a time, ahead of their block; the file holds the same values."""
-    from simulator import h5file
+    from simulator.recording import layout_v1
 
     scene = Scene.load("thermostat")
     streamed = []
-    real_stream = h5file._EpisodeFile.stream
+    real_stream = layout_v1.EpisodeGroupFile.stream
 
     def counting_stream(self, factory, parts, capacity):
         streamed.append(sorted(parts))
         return real_stream(self, factory, parts, capacity)
 
-    monkeypatch.setattr(h5file._EpisodeFile, "stream", counting_stream)
+    monkeypatch.setattr(layout_v1.EpisodeGroupFile, "stream", counting_stream)
     inline, thread = tmp_path / "inline.h5", tmp_path / "thread.h5"
     threads = numba.get_num_threads()
     record(scene, inline, handle_signals=False, background=False)
@@ -303,16 +303,17 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
 @pytest.mark.parametrize("background", [True, False])
 def test_a_write_error_surfaces_once_and_the_file_stays_readable(
         scene, tmp_path, monkeypatch, background):
-    from simulator import h5file, recording
+    from simulator import recording
+    from simulator.recording import layout_v1
 
-    real_write = h5file._EpisodeFile.write
+    real_write = layout_v1.EpisodeGroupFile.write
 
     def failing_write(self, *args, **kwargs):
         if self.name == "episode_2":  # run 1, lane 0: its first block
             raise OSError(28, "No space left on device")
         return real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(h5file._EpisodeFile, "write", failing_write)
+    monkeypatch.setattr(layout_v1.EpisodeGroupFile, "write", failing_write)
     out = tmp_path / "full.h5"
     with pytest.raises(recording.RecordingWriteError) as err:
         record(scene, out, episodes=3, block_steps=4, handle_signals=False,
@@ -645,24 +646,24 @@ def test_thread_tuning_of_ensemble_runs_changes_nothing_recorded(scene, tmp_path
     """Runs 0 and 1 of a multi-run ensemble recording try two thread counts and the rest
     use the faster: the file holds the same values as with one thread throughout, and the
     caller's thread count is restored."""
-    from simulator import recording
+    from simulator.recording import headless
 
     threads = numba.get_num_threads()
     if threads < 2:
         pytest.skip("one numba thread: nothing to tune")
     seen = []
-    real = recording._run_one
+    real = headless._run_one
 
     def spy(*args, **kwargs):
         seen.append(numba.get_num_threads())
         return real(*args, **kwargs)
 
     tuned, single = tmp_path / "tuned.h5", tmp_path / "single.h5"
-    recording._run_one = spy
+    headless._run_one = spy
     try:
         record(scene, tuned, episodes=4, n_copies=6, handle_signals=False)
     finally:
-        recording._run_one = real
+        headless._run_one = real
     assert seen[:2] == [threads, 1] and numba.get_num_threads() == threads
     numba.set_num_threads(1)
     try:

@@ -17,11 +17,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import REC_TEST_SCENE
 
-from simulator import salvage
 from simulator.cli import main
 from simulator.errors import UserError
-from simulator.recording import Recording, record, verify
-from simulator.recovery import recover
+from simulator.recording import Recording, record, salvage, verify
+from simulator.recording.recovery import recover
 from simulator.scene import Scene
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,15 +28,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from simulator import salvage
 from simulator.errors import UserError
-from simulator.h5file import (
-    STATUS_COMPLETE,
-    STATUS_INTERRUPTED,
-    _DatasetFactory,
-    _new_group,
-    _set_attrs,
-)
+from simulator.recording import salvage
+from simulator.recording.format import STATUS_COMPLETE, STATUS_INTERRUPTED
+from simulator.recording.hdf5 import DatasetFactory, new_group, set_attrs
 
 
 @dataclasses.dataclass
@@ -251,7 +246,7 @@ def _write(source: Path, output: Path, root: dict[str, Any], records: list[salva
             f.attrs["recovered_from"] = str(source)
             f.attrs["recovered_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
             f.attrs["recovered_lost"] = json.dumps([item.episode for item in lost])
-            factory = _DatasetFactory(str(root.get("compression", "lzf")))
+            factory = DatasetFactory(str(root.get("compression", "lzf")))
             for rec in records:
                 _write_episode(f, factory, rec, data, compact)
         _read_back(tmp, records, data, compact)
@@ -261,16 +256,16 @@ def _write(source: Path, output: Path, root: dict[str, Any], records: list[salva
         raise
 
 
-def _write_episode(f: h5py.File, factory: _DatasetFactory, rec: salvage.Record,
+def _write_episode(f: h5py.File, factory: DatasetFactory, rec: salvage.Record,
                    data: Any, compact: dict[tuple[int, int], int]) -> None:
-    group = _new_group(f.id, rec.episode)
-    _set_attrs(group, fresh=True, **rec.attrs)
+    group = new_group(f.id, rec.episode)
+    set_attrs(group, fresh=True, **rec.attrs)
     groups = {"": group}
 
     def parent_of(path: str) -> Any:
         if path not in groups:
             up, _, name = path.rpartition("/")
-            groups[path] = _new_group(parent_of(up), name)
+            groups[path] = new_group(parent_of(up), name)
         return groups[path]
 
     for ds in rec.datasets:
