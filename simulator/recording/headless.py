@@ -1,4 +1,6 @@
-"""record"""
+"""The headless record loop: :func:`record` (``steersim record``), :func:`run_episodes`
+(the same loop without recording: the benchmark's baseline), signals, thread tuning.
+"""
 
 from __future__ import annotations
 

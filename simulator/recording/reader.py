@@ -1,4 +1,8 @@
-"""reader"""
+"""Reading recordings: :class:`Recording` (root attributes, episodes, ``check``) and
+:class:`Episode` (attributes and arrays), for layout v1 (one group per episode) and v2
+(shared tables indexed by episode segments); the reader dispatches on
+``format_version``.
+"""
 
 from __future__ import annotations
 

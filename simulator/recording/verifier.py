@@ -1,4 +1,6 @@
-"""verify"""
+"""``steersim verify``: re-simulate every episode from its seed, agents and event log and
+compare every recorded row bit for bit.
+"""
 
 from __future__ import annotations
 
