@@ -21,6 +21,7 @@ from simulator.recording import salvage
 from simulator.recording.format import QUEUE_BYTES, RecordingWriteError
 from simulator.recording.hdf5 import DatasetFactory
 from simulator.recording.layout_v1 import EpisodeGroupFile
+from simulator.recording.layout_v2 import TableFile
 
 _SOFT_FLUSH_DELAY = 1.0  # seconds a busy writer thread may put off a soft flush
 
@@ -29,25 +30,50 @@ class FileSide:
     """Everything h5py holds while a recording is written: the open file, the dataset
     factory and the episodes not yet marked. It is driven by *ops* — an episode's name, an
     operation and plain data — never by closures, so it can live in this process or in a
-    writer process (:class:`ProcessWorker`)."""
+    writer process (:class:`ProcessWorker`). The file's ``format_version`` root attribute
+    says which layout the ops build: v2's shared tables (:class:`TableFile`), or v1's group
+    per episode (:class:`EpisodeGroupFile`)."""
 
     def __init__(self, file: h5py.File, compression: str):
         self.file = file
         self.factory = DatasetFactory(compression)
+        self.version = int(file.attrs.get("format_version", 1))
+        self.tables = TableFile(file, self.factory) if self.version >= 2 else None
         self.episodes: dict[str, EpisodeGroupFile] = {}
         self._root: tuple[str, bytes] | None = None  # salvage.root_blob of the file
         self._fd = -1  # the file opened again read-only, to checksum chunks
 
-    def _salvage(self, episode: EpisodeGroupFile, status: str, outcome: str | None) -> None:
+    def _salvage_root(self) -> tuple[tuple[str, bytes], int]:
+        """salvage.root_blob of the file, and the file opened again to checksum chunks."""
         if self._root is None:
             self._root = salvage.root_blob(dict(self.file.attrs))
             self._fd = os.open(self.file.filename, os.O_RDONLY)
-        episode.add_salvage(self._root, self._fd, status, outcome)
+        return self._root, self._fd
+
+    def _salvage(self, episode: EpisodeGroupFile, status: str, outcome: str | None) -> None:
+        root, fd = self._salvage_root()
+        episode.add_salvage(root, fd, status, outcome)
+
+    def flush(self, hard: bool = True) -> None:
+        """Flush the file. v2 holds rows back to write each table once per flush: a hard
+        flush writes them all first; a soft one writes the index and only rows worth it
+        (see :meth:`TableFile.flush_pending`)."""
+        if self.tables is not None:
+            self.tables.flush_pending(everything=hard)
+        self.file.flush()
 
     def apply(self, name: str, op: str, args: tuple[Any, ...]) -> None:
         """Do ``op`` on episode ``name``: create (attrs), write (block, events, final,
         total_steps), events (events, total_steps), stream (parts, capacity), add_metrics
         (series) or mark (status, outcome), which also drops the episode's handles."""
+        if self.tables is not None:
+            if op == "mark":
+                self.tables.mark(name, *args, *self._salvage_root())
+            elif op in ("create", "write", "events", "stream", "add_metrics"):
+                getattr(self.tables, op)(name, *args)
+            else:
+                raise ValueError(f"unknown recording op {op!r}")
+            return
         if op == "create":
             episode = self.episodes[name] = EpisodeGroupFile(name)
             episode.create(self.file.id, *args)
@@ -64,6 +90,8 @@ class FileSide:
     def close(self, attrs: Mapping[str, Any] | None) -> None:
         """Set the root attributes ``attrs`` (if given) and close the file."""
         try:
+            if self.tables is not None:
+                self.tables.flush_pending()
             if attrs:
                 for key, value in attrs.items():
                     self.file.attrs[key] = value
@@ -179,7 +207,7 @@ class FileWorker:
         """Ask for the file to be flushed (see the class notes for soft and hard)."""
         if self._thread is None:
             if self._error is None:
-                self._run(self.file.flush)
+                self._run(functools.partial(self.side.flush, hard))
             self.check()
             return
         self._put(_HARD_FLUSH if hard else _SOFT_FLUSH)
@@ -192,7 +220,7 @@ class FileWorker:
             while not done.wait(0.5) and self._thread.is_alive():
                 pass
         elif self._error is None:
-            self._run(self.file.flush)
+            self._run(self.side.flush)
 
     def sync(self) -> None:
         """Wait until everything asked so far is written and flushed."""
@@ -267,7 +295,7 @@ class FileWorker:
                 if time.monotonic() - asked < _SOFT_FLUSH_DELAY:
                     continue  # more work is queued: flush once it is done
             if (dirty or kind != _SOFT_FLUSH) and self._error is None:
-                self._run(self.file.flush)
+                self._run(functools.partial(self.side.flush, kind != _SOFT_FLUSH))
             dirty = False
             if kind == _SYNC:
                 arg.set()

@@ -15,8 +15,8 @@ import numpy as np
 from simulator.errors import UserError
 
 FORMAT = "steersim"
-FORMAT_VERSION = 1  # what new recordings are written as
-READ_VERSIONS = (1,)  # what the reader reads
+FORMAT_VERSION = 2  # what new recordings are written as
+READ_VERSIONS = (1, 2)  # what the reader reads
 
 BLOCK_BYTES = 4 << 20  # in-memory rows per episode before one resize + write
 # With a writer process, smaller blocks: the last one is written after the run ends, while
@@ -26,6 +26,8 @@ MAX_BLOCK_STEPS = 1024
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_INTERRUPTED = "interrupted"
+STATUS_CODES = {STATUS_RUNNING: 0, STATUS_COMPLETE: 1, STATUS_INTERRUPTED: 2}  # v2 index
+STATUS_NAMES = {code: name for name, code in STATUS_CODES.items()}
 COMPRESSIONS = ("lzf", "gzip")
 
 # World status codes every driver shares (Session.done relies on 0 = running).
@@ -79,11 +81,12 @@ def agent_keys(names: Sequence[str]) -> list[str]:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-def rows_per_chunk(row_bytes: int, limit: int) -> int:
-    """Rows per chunk: as many as fit in ``CHUNK_BYTES``, rounded down to a power of two
+def rows_per_chunk(row_bytes: int, limit: int, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """Rows per chunk: as many as fit in ``chunk_bytes``, rounded down to a power of two
     (so chunks tile a block, whose rows are a power of two too), at most ``limit``."""
-    fit = max(1, CHUNK_BYTES // max(1, row_bytes))
+    fit = max(1, chunk_bytes // max(1, row_bytes))
     return max(1, min(1 << (fit.bit_length() - 1), limit))
+
 
 def event_dtype(event_kinds: Sequence[str], n_params: int) -> np.dtype:
     """The compound row of an events table: step, kind (name), lane, copy, target,
@@ -113,3 +116,11 @@ def decode_attr(key: str, value: Any) -> Any:
 
 JSON_ATTRS = {"agents", "outcome", "versions", "event_kinds"}
 
+
+# --- layout v2: the index tables (simulator.recording.layout_v2) ---------------------------
+EPISODE_DTYPE = np.dtype([("run", "<i4"), ("lane", "<i4"), ("seed", "<i8"),
+                          ("n_copies", "<i4"), ("total_steps", "<i8"), ("status", "u1")])
+SEGMENT_DTYPE = np.dtype([("episode", "<u4"), ("table", "<u2"), ("row", "<u8"),
+                          ("start", "<u8"), ("n", "<u4")])
+TABLE_CHUNK_BYTES = 64 << 10  # target chunk of a shared table (appends pad to whole chunks)
+TABLE_MAX_CHUNK_ROWS = 1024

@@ -19,7 +19,12 @@ import numba
 
 from agents.registry import AgentSpec
 from simulator.errors import UserError
-from simulator.recording.format import STATUS_COMPLETE, STATUS_INTERRUPTED, episode_seed
+from simulator.recording.format import (
+    FORMAT_VERSION,
+    STATUS_COMPLETE,
+    STATUS_INTERRUPTED,
+    episode_seed,
+)
 from simulator.recording.process import prestart_writer_process, writer_process_available
 from simulator.recording.writer import RecordingWriter
 from simulator.scene import Scene
@@ -261,7 +266,8 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
            force: bool = False, compression: str = "lzf", block_steps: int | None = None,
            progress: Callable[[RecordProgress], None] | None = None,
            handle_signals: bool = True, attrs: Mapping[str, Any] | None = None,
-           background: bool | None = None, process: bool | None = None) -> RecordResult:
+           background: bool | None = None, process: bool | None = None,
+           format_version: int = FORMAT_VERSION) -> RecordResult:
     """Record ``episodes`` runs of ``scene`` headless into a new HDF5 file.
 
     Run k draws from seed :func:`episode_seed` (seed, k) and yields one episode per lane.
@@ -294,7 +300,7 @@ def record(scene: Scene, path: str | Path | None = None, *, episodes: int = 1,
         background = background_pays(probe, n_copies)
     writer = RecordingWriter(target, scene, base, force=force, compression=compression,
                              block_steps=block_steps, attrs=meta, background=background,
-                             process=process)
+                             process=process, format_version=format_version)
     with writer, _stop_on_signals(handle_signals) as stop:
         runs = run_episodes(scene, episodes=episodes, seed=base,
                             distribution=probe.distribution, agents=agents,

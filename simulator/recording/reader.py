@@ -18,12 +18,16 @@ import numpy as np
 
 from agents.registry import AgentSpec
 from simulator import __version__
+from simulator.drivers import get_driver
 from simulator.errors import UserError
 from simulator.recording.codec import agent_from_dict
 from simulator.recording.format import (
     BLOCK_BYTES,
+    EPISODE_DTYPE,
     FORMAT,
-    FORMAT_VERSION,
+    READ_VERSIONS,
+    SEGMENT_DTYPE,
+    STATUS_NAMES,
     STATUS_RUNNING,
     agent_keys,
     decode_attr,
@@ -91,17 +95,26 @@ class Recording:
         if not isinstance(version, int | np.integer) or version < 1:
             file.close()
             raise UserError(f"{path}: format_version {version!r} is not valid")
-        if version > FORMAT_VERSION:
+        if version not in READ_VERSIONS:
             file.close()
             raise UserError(
                 f"{path}: recorded in format v{version} by steersim "
                 f"{attrs.get('steersim_version', '?')}; this steersim ({__version__}) reads up"
-                f" to v{FORMAT_VERSION}: upgrade steersim")
+                f" to v{max(READ_VERSIONS)}: upgrade steersim")
         self.format_version = int(version)
-        names = [name for name in file if name.startswith("episode_")]
-        self._names = sorted(names, key=lambda n: int(n.rpartition("_")[2])
-                             if n.rpartition("_")[2].isdigit() else 1 << 62)
         self._scene: Scene | None = None
+        self._index: _Index | None = None
+        if self.format_version == 1:
+            names = [name for name in file if name.startswith("episode_")]
+            self._names = sorted(names, key=lambda n: int(n.rpartition("_")[2])
+                                 if n.rpartition("_")[2].isdigit() else 1 << 62)
+        else:
+            try:
+                self._index = _Index(file)
+            except BaseException:
+                file.close()
+                raise
+            self._names = [f"episode_{k}" for k in range(self._index.n_episodes)]
 
     @classmethod
     def open(cls, path: str | Path) -> Recording:
@@ -179,12 +192,19 @@ class Recording:
         """
         with reading(self.path):
             _check_group(self.file, self.path)
+            if self._index is not None:
+                self._index.check(self.path)
             self.scene()
 
     # --- episodes --------------------------------------------------------------------------
     @property
     def episodes(self) -> list[Episode]:
-        return [Episode(self, self.file[name]) for name in self._names]
+        return [self._episode(name) for name in self._names]
+
+    def _episode(self, name: str) -> Episode:
+        if self._index is None:
+            return EpisodeV1(self, self.file[name])
+        return EpisodeV2(self, name, self._index)
 
     def __iter__(self) -> Iterator[Episode]:
         return iter(self.episodes)
@@ -197,8 +217,8 @@ class Recording:
         if isinstance(key, str):
             if key not in self._names:
                 raise KeyError(f"{self.path}: no {key}")
-            return Episode(self, self.file[key])
-        return Episode(self, self.file[self._names[key]])
+            return self._episode(key)
+        return self._episode(self._names[key])
 
 
 _READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
@@ -246,22 +266,39 @@ def _read_dataset(ds: h5py.Dataset) -> None:
 
 
 class Episode:
-    """One recorded episode: copy 0 of one lane in one run (``/episode_{k}``).
+    """One recorded episode: copy 0 of one lane in one run (``episode_{k}``).
 
     Arrays come back as NumPy arrays: state fields (N+1, ...), actions (N, A, ...),
     rewards (N, A), terminations / truncations (N,) bool, where N = :attr:`n_steps`.
+    The same API reads both layouts: :class:`EpisodeV1` (a group ``/episode_{k}``) and
+    :class:`EpisodeV2` (rows in shared tables, found through the index).
     """
 
-    def __init__(self, recording: Recording, group: h5py.Group):
-        self.recording = recording
-        self.group = group
-        self.name = group.name.lstrip("/")
+    recording: Recording
+    name: str
 
+    # --- what a layout provides ------------------------------------------------------------
     def _attr(self, key: str, default: Any = None) -> Any:
-        if key not in self.group.attrs:
-            return default
-        return decode_attr(key, self.group.attrs[key])
+        raise NotImplementedError
 
+    def paths(self, prefix: str) -> list[str]:
+        """The episode's dataset paths under ``prefix`` (``state/``, ``agent/``,
+        ``metrics/``), in recording order."""
+        raise NotImplementedError
+
+    def has(self, path: str) -> bool:
+        """Whether the episode has rows of dataset ``path`` (``state/cell``, ``actions``)."""
+        raise NotImplementedError
+
+    def length(self, path: str) -> int:
+        """Rows of ``path`` readable (0 if it has none)."""
+        raise NotImplementedError
+
+    def rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Rows [start, stop) of dataset ``path`` (all of them by default)."""
+        raise NotImplementedError
+
+    # --- attributes --------------------------------------------------------------------
     @property
     def index(self) -> int:
         return int(self.name.rpartition("_")[2])
@@ -314,14 +351,11 @@ class Episode:
     def n_steps(self) -> int:
         """Steps readable from the file: all of them for a finished episode; for one whose
         recorder was killed, those written before it died (read once per Episode)."""
-        state = self.group.get("state")
-        fields = list(state.values()) if state else []
-        if any(ds is None for ds in fields):  # h5py's answer for an unreadable object header
-            raise OSError(f"{self.name}/state: a field cannot be opened")
-        n_state = min((ds.shape[0] for ds in fields), default=0)
-        if "actions" not in self.group:
+        fields = self.paths("state/")
+        n_state = min((self.length(path) for path in fields), default=0)
+        if not self.has("actions"):
             return 0
-        return max(0, min(n_state - 1, self.group["actions"].shape[0]))
+        return max(0, min(n_state - 1, self.length("actions")))
 
     @property
     def total_steps(self) -> int:
@@ -330,31 +364,35 @@ class Episode:
     # --- arrays ----------------------------------------------------------------------------
     @property
     def state_fields(self) -> list[str]:
-        return list(self.group["state"]) if "state" in self.group else []
+        return [path.removeprefix("state/") for path in self.paths("state/")]
+
+    def state_rows(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Copy 0's state rows [start, stop) (clipped to 0..N+1): field -> (n, ...)."""
+        stop = min(stop, self.n_steps + 1)
+        return {path.removeprefix("state/"): self.rows(path, start, stop)
+                for path in self.paths("state/")}
 
     def state_at(self, t: int) -> dict[str, np.ndarray]:
         """Copy 0's full state at step ``t`` (0 = initial, N = final): field → array."""
         n = self.n_steps
         if not 0 <= t <= n:
             raise IndexError(f"{self.name}: step {t} outside 0..{n}")
-        return {name: ds[t] for name, ds in self.group["state"].items()}
+        return {name: rows[0] for name, rows in self.state_rows(t, t + 1).items()}
 
     def world_state_at(self, t: int) -> Any:
         """The state at step ``t`` as the world's own state object with one copy (E = 1),
         ready for a renderer or a Session."""
-        from simulator.drivers import get_driver
-
         state_type = get_driver(self.recording.world).state_type
         return state_type(**{name: value[None] for name, value in self.state_at(t).items()})
 
     def states(self, field: str) -> np.ndarray:
         """(N+1, ...) values of one state field over the episode."""
-        return self.group["state"][field][: self.n_steps + 1]
+        return self.rows(f"state/{field}", 0, self.n_steps + 1)
 
     def _steps(self, path: str) -> np.ndarray:
-        if path not in self.group:
+        if not self.has(path):
             return np.zeros(0)
-        return self.group[path][: self.n_steps]
+        return self.rows(path, 0, self.n_steps)
 
     @property
     def actions(self) -> np.ndarray:
@@ -374,27 +412,27 @@ class Episode:
 
     def internals(self) -> dict[str, dict[str, np.ndarray]]:
         """Agent internals per step: agent key → field → (N, ...)."""
-        group = self.group.get("agent")
-        if group is None:
-            return {}
-        return {key: {name: ds[: self.n_steps] for name, ds in sub.items()}
-                for key, sub in group.items()}
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for path in self.paths("agent/"):
+            _, key, name = path.split("/", 2)
+            out.setdefault(key, {})[name] = self.rows(path, 0, self.n_steps)
+        return out
 
     def events(self) -> list[Event]:
         """The episode's perturbation log (scene schedule, user, noise), in logged order."""
-        if "events" not in self.group:
+        if not self.has("events"):
             return []
         return [
             Event(int(row["step"]), row["kind"].decode(), int(row["target"]),
                   tuple(float(p) for p in row["params"]), int(row["lane"]), int(row["copy"]),
                   row["source"].decode())  # type: ignore[arg-type]
-            for row in self.group["events"][()]
+            for row in self.rows("events")
         ]
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Per-step metric series: name → (T, ...); row t is the value at step t."""
-        group = self.group.get("metrics")
-        return {name: ds[()] for name, ds in group.items()} if group is not None else {}
+        return {path.removeprefix("metrics/"): self.rows(path)
+                for path in self.paths("metrics/")}
 
     def agent_specs(self) -> list[AgentSpec]:
         """The lane's agents exactly as recorded."""
@@ -420,3 +458,163 @@ class Episode:
 
 
 # --- verify --------------------------------------------------------------------------------
+
+
+class EpisodeV1(Episode):
+    """An episode of layout v1: the group ``/episode_{k}`` and its datasets."""
+
+    def __init__(self, recording: Recording, group: h5py.Group):
+        self.recording = recording
+        self.group = group
+        self.name = group.name.lstrip("/")
+
+    def _attr(self, key: str, default: Any = None) -> Any:
+        if key not in self.group.attrs:
+            return default
+        return decode_attr(key, self.group.attrs[key])
+
+    def paths(self, prefix: str) -> list[str]:
+        group = self.group.get(prefix.rstrip("/"))
+        if group is None:
+            return []
+        if prefix == "agent/":
+            return [f"agent/{key}/{name}" for key, sub in group.items() for name in sub]
+        out = []
+        for name, ds in group.items():
+            if ds is None:  # h5py's answer for an unreadable object header
+                raise OSError(f"{self.name}/{prefix}{name}: cannot be opened")
+            out.append(f"{prefix}{name}")
+        return out
+
+    def has(self, path: str) -> bool:
+        return path in self.group
+
+    def length(self, path: str) -> int:
+        return int(self.group[path].shape[0]) if path in self.group else 0
+
+    def rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        ds = self.group[path]
+        if stop is None and start == 0:
+            return ds[()]
+        return ds[start:stop]
+
+
+class _Index:
+    """Layout v2's index, read once per Recording: the episode table, the static
+    attributes and outcomes, and the segments (sorted by episode, in write order)."""
+
+    def __init__(self, file: h5py.File):
+        self.file = file
+        episodes = file.get("episodes")
+        self.episodes = episodes[()] if episodes is not None else np.zeros(0, EPISODE_DTYPE)
+        self.n_episodes = len(self.episodes)
+        attrs = file.get("episode_attrs")
+        self._attrs = list(attrs[()]) if attrs is not None else []
+        outcomes = file.get("episode_outcomes")
+        self._outcomes = list(outcomes[()]) if outcomes is not None else []
+        seg_ds = file.get("segments")
+        if seg_ds is None:
+            self.segments = np.zeros(0, SEGMENT_DTYPE)
+            self.tables: list[tuple[str, str]] = []
+        else:
+            self.segments = seg_ds[()]
+            self.tables = [tuple(item) for item in json.loads(seg_ds.attrs.get("tables", "[]"))]
+        order = np.argsort(self.segments["episode"], kind="stable")
+        self.segments = self.segments[order]
+        self._bounds = np.searchsorted(self.segments["episode"],
+                                       np.arange(self.n_episodes + 1))
+        self._datasets: dict[int, h5py.Dataset] = {}
+
+    def attrs(self, k: int) -> dict[str, Any]:
+        """Episode k's attributes as v1 stores them (JSON ones decoded)."""
+        row = self.episodes[k]
+        out: dict[str, Any] = {key: int(row[key]) for key in
+                               ("run", "lane", "seed", "n_copies", "total_steps")}
+        out["status"] = STATUS_NAMES.get(int(row["status"]), STATUS_RUNNING)
+        if k < len(self._attrs):
+            text = self._attrs[k]
+            out.update(json.loads(text.decode() if isinstance(text, bytes) else text))
+        if k < len(self._outcomes) and self._outcomes[k]:
+            text = self._outcomes[k]
+            out["outcome"] = text.decode() if isinstance(text, bytes) else text
+        return out
+
+    def layout(self, k: int) -> dict[str, list[tuple[int, int, int, int]]]:
+        """Episode k's rows: path -> [(table id, table row, episode row, n), ...] in
+        episode order; a segment starting at row 0 replaces those before it."""
+        out: dict[str, list[tuple[int, int, int, int]]] = {}
+        for seg in self.segments[self._bounds[k]:self._bounds[k + 1]]:
+            tid = int(seg["table"])
+            if tid >= len(self.tables):
+                raise KeyError(f"episode_{k}: segment of table {tid}, which is not listed")
+            path = self.tables[tid][1]
+            item = (tid, int(seg["row"]), int(seg["start"]), int(seg["n"]))
+            if item[2] == 0 or path not in out:
+                out[path] = [item]
+            else:
+                out[path].append(item)
+        return out
+
+    def dataset(self, tid: int) -> h5py.Dataset:
+        ds = self._datasets.get(tid)
+        if ds is None:
+            ds = self._datasets[tid] = self.file[self.tables[tid][0]]
+        return ds
+
+    def check(self, path: Path) -> None:
+        """UserError unless every segment lies inside its table."""
+        lengths = {tid: self.dataset(tid).shape[0] for tid in range(len(self.tables))}
+        for seg in self.segments:
+            tid = int(seg["table"])
+            if (tid not in lengths or int(seg["row"]) + int(seg["n"]) > lengths[tid]
+                    or int(seg["episode"]) >= self.n_episodes):
+                raise UserError(f"{path}: damaged recording: /segments: a segment of"
+                                f" episode_{int(seg['episode'])} points outside its table")
+
+
+class EpisodeV2(Episode):
+    """An episode of layout v2: index row k, its segments in the shared tables."""
+
+    def __init__(self, recording: Recording, name: str, index: _Index):
+        self.recording = recording
+        self.name = name
+        self._index = index
+        self._k = int(name.rpartition("_")[2])
+        self._attrs = index.attrs(self._k)
+        self._layout = index.layout(self._k)
+
+    def _attr(self, key: str, default: Any = None) -> Any:
+        if key not in self._attrs:
+            return default
+        return decode_attr(key, self._attrs[key])
+
+    def paths(self, prefix: str) -> list[str]:
+        return [path for path in self._layout if path.startswith(prefix)]
+
+    def has(self, path: str) -> bool:
+        return path in self._layout
+
+    def length(self, path: str) -> int:
+        n = 0
+        for _, _, start, k in self._layout.get(path, ()):
+            if start != n:
+                break  # a gap: only the rows before it are readable
+            n += k
+        return n
+
+    def rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        segments = self._layout[path]
+        n = self.length(path)
+        stop = n if stop is None else min(stop, n)
+        start = min(max(start, 0), stop)
+        parts = []
+        for tid, row, first, k in segments:
+            a, b = max(start, first), min(stop, first + k)
+            if a < b:
+                parts.append(self._index.dataset(tid)[row + a - first:row + b - first])
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            ds = self._index.dataset(segments[0][0])
+            return np.zeros((0,) + ds.shape[1:], ds.dtype)
+        return np.concatenate(parts)

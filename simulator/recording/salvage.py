@@ -131,6 +131,17 @@ class RecordBuilder:
         self.entries.append(f'{_fragment(path, dtype, tuple(shape[1:]))}"n":{shape[0]},'
                             f'"chunk":{json.dumps(list(chunk))},"chunks":{json.dumps(chunks)}}}')
 
+    def table(self, path: str, name: str, dtype: np.dtype, row: Sequence[int],
+              chunk: Sequence[int], segments: list[list[int]], chunks: list[list[int]]
+              ) -> None:
+        """Layout v2: the episode's rows of dataset ``path`` in the shared table ``name``
+        (chunk shape ``chunk``): ``segments`` rows [table row, episode row, n], ``chunks``
+        rows [address, size, filter mask, crc32, *offset] of every chunk holding them."""
+        n = max((start + k for _, start, k in segments), default=0)
+        self.entries.append(f'{_fragment(path, dtype, tuple(row))}"n":{n},'
+                            f'"table":{json.dumps(name)},"chunk":{json.dumps(list(chunk))},'
+                            f'"segments":{json.dumps(segments)},"chunks":{json.dumps(chunks)}}}')
+
     def frames(self) -> list[np.ndarray]:
         """The record as frames, each a uint8 array for one attribute."""
         text = (f'{{"root":"{self.root_key}","episode":"{self.episode}","attrs":'

@@ -138,11 +138,11 @@ class _Served:
             self.reported = True
             self.results.send(("error", portable(self.worker._error)))
 
-    def flush(self) -> None:
+    def flush(self, hard: bool = False) -> None:
         self.dirty = False
         if self.ok:
             assert self.worker is not None and self.file is not None
-            self.worker._run(self.file.flush)
+            self.worker._run(functools.partial(self.worker.side.flush, hard))
 
     def do(self, op: tuple[Any, ...]) -> bool:
         """Do one op; True once the file is closed."""
@@ -153,11 +153,11 @@ class _Served:
                 worker._run(functools.partial(worker.side.apply, *op[1:4]))
         elif kind == "flush":
             if op[1]:
-                self.flush()
+                self.flush(hard=True)
             else:
                 self.dirty = True
         elif kind == "sync":
-            self.flush()
+            self.flush(hard=True)
             self.report()
             self.results.send(("synced",))
         elif kind == "close":

@@ -52,11 +52,10 @@ def verify_episode(episode: Episode) -> EpisodeCheck:
     """Re-simulate ``episode`` from seed + events and compare every recorded step."""
     n = episode.n_steps
     check = EpisodeCheck(episode.name, episode.status, n)
-    if "state" not in episode.group:  # killed before its first block: nothing to compare
+    if not episode.paths("state/"):  # killed before its first block: nothing to compare
         return check
     session = episode.session()
     lane = session.lanes[0]
-    group = episode.group
     rows = StepRows(lane.state.as_dict(), episode.agent_keys, _VERIFY_BLOCK + 1)
     rows.add_state(lane.state.as_dict())
     t = 0  # steps compared so far
@@ -70,12 +69,12 @@ def verify_episode(episode: Episode) -> EpisodeCheck:
         found: list[tuple[tuple[int, int], str, np.ndarray, np.ndarray]] = []
         for path, simulated in rows.take().arrays().items():
             is_state = path.startswith("state/")
-            if path not in group:
+            if not episode.has(path):
                 if len(simulated):
                     found.append(((t, 0), path, np.array("missing"), simulated[0]))
                 continue
             start = first_state_row if is_state else t
-            recorded = group[path][start:start + len(simulated)]
+            recorded = episode.rows(path, start, start + len(simulated))
             bad = _mismatched_rows(recorded, simulated)
             if bad.any():
                 i = int(np.argmax(bad))

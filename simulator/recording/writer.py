@@ -232,16 +232,22 @@ class RecordingWriter:
         (:func:`background_pays` says which is cheaper for a run); without ``process``.
     process : write in a writer process (:class:`ProcessWorker`; POSIX), which creates
         the file itself. :func:`record` chooses it by default where it is available.
+    format_version : the layout written: 2 (default: shared tables, see
+        :mod:`simulator.recording.layout_v2`) or 1 (a group per episode; kept so the
+        benchmark can set the two side by side).
     """
 
     def __init__(self, path: str | Path, scene: Scene, seed: int, *, force: bool = False,
                  compression: str = "lzf", block_steps: int | None = None,
                  attrs: Mapping[str, Any] | None = None, background: bool = True,
-                 process: bool = False):
+                 process: bool = False, format_version: int = FORMAT_VERSION):
         self.path = Path(path)
         self.scene = scene
         if compression not in COMPRESSIONS:
             raise UserError(f"compression {compression!r}: choose from {', '.join(COMPRESSIONS)}")
+        if format_version not in (1, 2):
+            raise UserError(f"format_version {format_version!r}: this steersim writes 1 or 2")
+        self.format_version = int(format_version)
         self.block_steps = block_steps
         self._check_target(force)
         self.n_episodes = 0
@@ -253,7 +259,7 @@ class RecordingWriter:
         self._live_runs: set[RunRecorder] = set()  # begun, not finished
         self._closed = False
         root: dict[str, str | int | float] = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "created_utc": utc_now(),
+            "format": FORMAT, "format_version": int(format_version), "created_utc": utc_now(),
             "steersim_version": __version__,
             "versions": dumps({
                 "python": platform.python_version(), "numpy": np.__version__,

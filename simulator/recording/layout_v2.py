@@ -1,0 +1,328 @@
+"""The file side of a layout-v2 recording: every episode's rows in shared tables.
+
+Layout v1 gives each episode a group of about twenty datasets, and HDF5 needs 20-40 µs to
+create each one, so a short episode cost the writer 1-2 ms whatever it held. In v2 the
+objects are made once per recording: one table per dataset path (``state/<field>``,
+``actions``, ``rewards``, ``terminations``, ``truncations``, ``agent/<key>/<field>``,
+``events``, ``metrics/<name>``) holds the rows of every episode, and an index says
+which rows are whose (docs/recording-format.md, "Layout v2")::
+
+    /episodes          (n_episodes,) EPISODE_DTYPE: run, lane, seed, n_copies,
+                       total_steps, status (0 running, 1 complete, 2 interrupted)
+    /episode_attrs     (n_episodes,) JSON text: lane_label, agents, distribution
+    /episode_outcomes  (n_episodes,) JSON text: the outcome once finished, else ""
+    /segments          (n_segments,) SEGMENT_DTYPE: episode, table, row, start, n —
+                       rows [row, row + n) of the table are the episode's rows
+                       [start, start + n); attribute ``tables``: JSON list of
+                       [table name, dataset path], the table ids
+
+Rows handed over (ops ``write``, ``stream``, ``events``, ``add_metrics``) are kept in
+memory and written at the next flush, one append per table for everything pending: a
+run's episodes, or several runs' when the writer is busy, cost one HDF5 write per table.
+Each append starts on a chunk boundary and is padded with zero rows to whole chunks (no
+index points at the padding), so a chunk is written once and never rewritten: the
+salvage record of a finished episode names chunks whose bytes stay as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from simulator.recording import salvage
+from simulator.recording.blocks import Block
+from simulator.recording.format import (
+    EPISODE_DTYPE,
+    SEGMENT_DTYPE,
+    STATUS_CODES,
+    TABLE_CHUNK_BYTES,
+    TABLE_MAX_CHUNK_ROWS,
+    rows_per_chunk,
+)
+from simulator.recording.hdf5 import BYTE_TYPE, DatasetFactory, new_group
+
+_INDEX_CHUNK_ROWS = 256  # rows per chunk of the index tables
+SOFT_FLUSH_BYTES = 1 << 20  # pending rows a soft flush writes (fewer wait for a hard one)
+_STR_DTYPE = h5py.string_dtype()
+
+
+class _Table:
+    """One shared table: its dataset (created with its first rows), chunk rows, rows
+    written and rows waiting for the next flush."""
+
+    def __init__(self, tid: int, name: str, path: str, dtype: np.dtype,
+                 row: tuple[int, ...]):
+        self.tid, self.name, self.path = tid, name, path
+        self.dtype, self.row = dtype, row
+        row_bytes = dtype.itemsize * int(np.prod(row, dtype=np.int64))
+        self.chunk = rows_per_chunk(row_bytes, TABLE_MAX_CHUNK_ROWS, TABLE_CHUNK_BYTES)
+        self.dsid: Any = None
+        self.n = 0  # rows in the dataset (padding included)
+        self.pending: list[np.ndarray] = []
+        self.n_pending = 0
+        self.chunk_info: dict[int, list[int]] = {}  # chunk index -> salvage chunk entry
+
+    def chunks_of(self, start: int, n: int, fd: int) -> list[list[int]]:
+        """[address, size, filter mask, crc32, *offset] of every chunk holding table rows
+        [start, start + n); each is written once, so what was read stays true."""
+        out = []
+        zeros = (0,) * len(self.row)
+        for ci in range(start // self.chunk, (start + n - 1) // self.chunk + 1):
+            entry = self.chunk_info.get(ci)
+            if entry is None:
+                offset = (ci * self.chunk,) + zeros
+                info = self.dsid.get_chunk_info_by_coord(offset)
+                data = os.pread(fd, info.size, info.byte_offset)
+                entry = [info.byte_offset, info.size, info.filter_mask, zlib.crc32(data),
+                         *offset]
+                if len(self.chunk_info) > 4096:
+                    self.chunk_info.clear()
+                self.chunk_info[ci] = entry
+            out.append(entry)
+        return out
+
+
+class _Episode:
+    """What the writer keeps of one episode: its index row, rows per path so far, and
+    its segments (table id, table row, episode row, n) once written."""
+
+    def __init__(self, k: int):
+        self.k = k
+        self.rows: dict[str, int] = {}  # dataset path -> episode rows handed over
+        self.segments: list[tuple[int, int, int, int]] = []
+        self.attrs: dict[str, Any] = {}
+
+
+class TableFile:
+    """Layout v2's file side (see the module notes), driven by :class:`FileSide`'s ops."""
+
+    def __init__(self, file: h5py.File, factory: DatasetFactory):
+        self.file = file
+        self.factory = factory
+        self.tables: list[_Table] = []
+        self._by_key: dict[tuple[str, str, tuple[int, ...]], _Table] = {}
+        self._names: set[str] = set()
+        self._groups: dict[str, Any] = {"": file.id}
+        self.episodes: dict[str, _Episode] = {}  # by name, until marked
+        self._index = np.zeros(0, EPISODE_DTYPE)  # every episode's index row
+        self._n_index = 0
+        self._attrs_json: list[str] = []
+        self._outcomes: list[str] = []
+        self._dirty: list[int] = []  # index rows changed since the last flush
+        self._n_attrs_written = 0
+        self._segments: list[tuple[_Episode, _Table, int, int]] = []  # (ep, table, start, n)
+        self._n_segments = 0
+        self._index_ds: dict[str, Any] = {}
+        self._tables_listed = 0
+
+    # --- ops ---------------------------------------------------------------------------
+    def create(self, name: str, attrs: Mapping[str, Any]) -> None:
+        k = int(name.rpartition("_")[2])
+        if k != self._n_index:
+            raise ValueError(f"{name}: episodes are created in order (expected"
+                             f" episode_{self._n_index})")
+        episode = self.episodes[name] = _Episode(k)
+        episode.attrs = dict(attrs)
+        if k >= len(self._index):
+            grown = np.zeros(max(64, 2 * len(self._index)), EPISODE_DTYPE)
+            grown[:len(self._index)] = self._index
+            self._index = grown
+        self._n_index = k + 1
+        row = self._index[k]
+        for key in ("run", "lane", "seed", "n_copies", "total_steps"):
+            row[key] = int(attrs.get(key, 0))
+        row["status"] = STATUS_CODES[str(attrs.get("status", "running"))]
+        static = {key: value for key, value in attrs.items()
+                  if key not in EPISODE_DTYPE.names}
+        self._attrs_json.append(json.dumps(static))
+        self._outcomes.append("")
+        self._dirty.append(k)
+
+    def put(self, name: str, path: str, rows: np.ndarray, replace: bool = False) -> None:
+        """Append ``rows`` (n, ...) to episode ``name``'s rows of ``path``; ``replace``:
+        they replace the rows handed over before (a metric stored again)."""
+        episode = self.episodes[name]
+        if len(rows) == 0 and not replace:
+            return
+        rows = np.ascontiguousarray(rows)
+        table = self._table(path, rows.dtype, rows.shape[1:])
+        start = 0 if replace else episode.rows.get(path, 0)
+        episode.rows[path] = start + len(rows)
+        table.pending.append(rows)
+        table.n_pending += len(rows)
+        self._segments.append((episode, table, start, len(rows)))
+
+    def write(self, name: str, block: Block, events: np.ndarray | None, final: bool,
+              total_steps: int) -> None:
+        for path, rows in block.arrays().items():
+            self.put(name, path, rows)
+        self.events(name, events, total_steps)
+
+    def events(self, name: str, events: np.ndarray | None, total_steps: int,
+               final: bool = True) -> None:
+        if events is not None:
+            self.put(name, "events", events)
+        episode = self.episodes[name]
+        episode.attrs["total_steps"] = total_steps
+        self._index[episode.k]["total_steps"] = total_steps
+        self._dirty.append(episode.k)
+
+    def stream(self, name: str, parts: Mapping[str, np.ndarray], capacity: int) -> None:
+        for path, rows in parts.items():
+            self.put(name, path, rows)
+
+    def add_metrics(self, name: str, series: Mapping[str, np.ndarray]) -> None:
+        for metric, rows in series.items():
+            self.put(name, f"metrics/{metric}", rows, replace=True)
+
+    def mark(self, name: str, status: str, outcome: str | None,
+             root: tuple[str, bytes], fd: int) -> None:
+        """Mark episode ``name`` finished and add its salvage record; its rows are
+        flushed already (:class:`FileSide` flushes before every mark)."""
+        episode = self.episodes.pop(name)
+        if any(ep is episode for ep, *_ in self._segments):
+            self.flush_pending()  # rows handed over after the last flush: write them first
+        self._index[episode.k]["status"] = STATUS_CODES[status]
+        episode.attrs["status"] = status
+        if outcome is not None:
+            self._outcomes[episode.k] = outcome
+            episode.attrs["outcome"] = outcome
+        self._dirty.append(episode.k)
+        self._add_salvage(episode, root, fd)
+
+    # --- tables --------------------------------------------------------------------------
+    def _table(self, path: str, dtype: np.dtype, row: tuple[int, ...]) -> _Table:
+        key = (path, dtype.str if dtype.fields is None else str(dtype.descr), row)
+        table = self._by_key.get(key)
+        if table is None:
+            name, i = path, 1
+            while name in self._names:  # a second dtype or row shape for this path
+                name, i = f"{path}@{i}", i + 1
+            table = _Table(len(self.tables), name, path, dtype, row)
+            self.tables.append(table)
+            self._by_key[key] = table
+            self._names.add(name)
+        return table
+
+    def _parent(self, path: str) -> Any:
+        group = self._groups.get(path)
+        if group is None:
+            up, _, name = path.rpartition("/")
+            group = self._groups[path] = new_group(self._parent(up), name)
+        return group
+
+    def _append_table(self, table: _Table) -> int:
+        """Write ``table``'s pending rows, padded to whole chunks; returns their first
+        row in the table."""
+        rows = (table.pending[0] if len(table.pending) == 1
+                else np.concatenate(table.pending))
+        table.pending, table.n_pending = [], 0
+        n = len(rows)
+        padded = -(-n // table.chunk) * table.chunk
+        if padded != n:
+            full = np.zeros((padded,) + rows.shape[1:], rows.dtype)
+            full[:n] = rows
+            rows = full
+        start = table.n
+        if table.dsid is None:
+            up, _, leaf = table.name.rpartition("/")
+            table.dsid = self.factory.create(self._parent(up), leaf, rows,
+                                             chunk_rows=table.chunk, cache=False)
+        else:
+            self.factory.append(table.dsid, rows)
+        table.n = start + padded
+        return start
+
+    def _index_dataset(self, name: str, dtype: Any, n: int) -> Any:
+        """The index table ``name`` (created on first use), extended to ``n`` rows."""
+        ds = self._index_ds.get(name)
+        if ds is None:
+            kwargs = {} if dtype is _STR_DTYPE else {"compression": "lzf", "shuffle": True}
+            ds = self.file.create_dataset(name, (0,), dtype=dtype, maxshape=(None,),
+                                          chunks=(_INDEX_CHUNK_ROWS,), **kwargs)
+            self._index_ds[name] = ds
+        if ds.shape[0] < n:
+            ds.resize((n,))
+        return ds
+
+    def flush_pending(self, everything: bool = True) -> None:
+        """Write the pending rows (one append per table), their segments and the index
+        rows changed. Not ``everything`` (a soft flush): the index, and the rows only once
+        ``SOFT_FLUSH_BYTES`` wait — a run's episodes are then written with one append per
+        table at the hard flush before they are marked, not one per lane that stops."""
+        pending = sum(table.n_pending * table.dtype.itemsize
+                      * int(np.prod(table.row, dtype=np.int64)) for table in self.tables)
+        if self._segments and (everything or pending >= SOFT_FLUSH_BYTES):
+            starts = {table.tid: self._append_table(table) for table in self.tables
+                      if table.n_pending}
+            offsets = dict(starts)
+            seg = np.zeros(len(self._segments), SEGMENT_DTYPE)
+            for i, (episode, table, start, n) in enumerate(self._segments):
+                row = offsets[table.tid]
+                offsets[table.tid] = row + n
+                seg[i] = (episode.k, table.tid, row, start, n)
+                episode.segments.append((table.tid, row, start, n))
+            self._segments = []
+            ds = self._index_dataset("segments", SEGMENT_DTYPE, self._n_segments + len(seg))
+            ds[self._n_segments:self._n_segments + len(seg)] = seg
+            self._n_segments += len(seg)
+            if self._tables_listed != len(self.tables):
+                for table in self.tables:
+                    if table.dsid is None:  # only empty rows so far: an empty table
+                        up, _, leaf = table.name.rpartition("/")
+                        table.dsid = self.factory.create(
+                            self._parent(up), leaf, np.zeros((0,) + table.row, table.dtype),
+                            chunk_rows=table.chunk, cache=False)
+                ds.attrs["tables"] = json.dumps([[t.name, t.path] for t in self.tables])
+                self._tables_listed = len(self.tables)
+        if self._dirty:
+            lo, hi = min(self._dirty), max(self._dirty) + 1
+            self._dirty = []
+            n = self._n_index
+            self._index_dataset("episodes", EPISODE_DTYPE, n)[lo:hi] = self._index[lo:hi]
+            attrs = self._index_dataset("episode_attrs", _STR_DTYPE, n)
+            if self._n_attrs_written < n:
+                attrs[self._n_attrs_written:n] = self._attrs_json[self._n_attrs_written:n]
+                self._n_attrs_written = n
+            outcomes = self._index_dataset("episode_outcomes", _STR_DTYPE, n)
+            changed = [k for k in range(lo, hi) if self._outcomes[k]]
+            if changed:
+                a, b = min(changed), max(changed) + 1
+                outcomes[a:b] = self._outcomes[a:b]
+
+    # --- salvage -------------------------------------------------------------------------
+    def _add_salvage(self, episode: _Episode, root: tuple[str, bytes], fd: int) -> None:
+        """The episode's salvage record (:mod:`simulator.recording.salvage`), as an
+        attribute ``episode_{k}`` (parts ``episode_{k}_1``, ...) of the group
+        ``/salvage``: per table, the episode's segments and the chunks holding them."""
+        record = salvage.RecordBuilder(root[0], root[1], f"episode_{episode.k}",
+                                       episode.attrs)
+        by_table: dict[int, list[list[int]]] = {}
+        for tid, row, start, n in episode.segments:
+            if start == 0 and tid in by_table:  # replaced (a metric stored again)
+                by_table[tid] = []
+            by_table.setdefault(tid, []).append([row, start, n])
+        for tid, segments in by_table.items():
+            table = self.tables[tid]
+            chunks: list[list[int]] = []
+            seen: set[int] = set()
+            for row, _, n in segments:
+                if n:
+                    for entry in table.chunks_of(row, n, fd):
+                        if entry[4] not in seen:
+                            seen.add(entry[4])
+                            chunks.append(entry)
+            record.table(table.path, table.name, table.dtype, table.row,
+                         (table.chunk,) + tuple(max(1, d) for d in table.row),
+                         segments, chunks)
+        group = self._parent("salvage")
+        for part, frame in enumerate(record.frames()):
+            attr = f"episode_{episode.k}" + (f"_{part}" if part else "")
+            h5py.h5a.create(group, attr.encode(), BYTE_TYPE,
+                            h5py.h5s.create_simple(frame.shape)).write(frame)
