@@ -16,6 +16,7 @@ The modules, each importing only the ones above it::
     process     the recorder's side of the writer process
     writer      RecordingWriter, EpisodeWriter, RunRecorder
     headless    the headless record loop (``record``, ``run_episodes``)
+    index       layout v2's index read back (numpy and h5py only)
     reader      Recording, Episode: open, list episodes, read arrays (v1 and v2)
     verifier    re-simulate and compare bit for bit
     playback    paging through a recording's states (replay, presenter, reel)

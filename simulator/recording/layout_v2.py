@@ -148,11 +148,11 @@ class TableFile:
         """Append ``rows`` (n, ...) to episode ``name``'s rows of ``path``; ``replace``:
         they replace the rows handed over before (a metric stored again)."""
         episode = self.episodes[name]
-        if len(rows) == 0 and not replace:
-            return
         rows = np.ascontiguousarray(rows)
         table = self._table(path, rows.dtype, rows.shape[1:])
         start = 0 if replace else episode.rows.get(path, 0)
+        if len(rows) == 0 and path in episode.rows and not replace:
+            return  # nothing to add: only an episode's first rows of a path may be none
         episode.rows[path] = start + len(rows)
         table.pending.append(rows)
         table.n_pending += len(rows)
@@ -182,9 +182,9 @@ class TableFile:
             self.put(name, f"metrics/{metric}", rows, replace=True)
 
     def mark(self, name: str, status: str, outcome: str | None,
-             root: tuple[str, bytes], fd: int) -> None:
-        """Mark episode ``name`` finished and add its salvage record; its rows are
-        flushed already (:class:`FileSide` flushes before every mark)."""
+             root: tuple[str, bytes] | None = None, fd: int = -1) -> None:
+        """Mark episode ``name`` finished and (given ``root``) add its salvage record; its
+        rows are flushed already (:class:`FileSide` flushes before every mark)."""
         episode = self.episodes.pop(name)
         if any(ep is episode for ep, *_ in self._segments):
             self.flush_pending()  # rows handed over after the last flush: write them first
@@ -194,7 +194,8 @@ class TableFile:
             self._outcomes[episode.k] = outcome
             episode.attrs["outcome"] = outcome
         self._dirty.append(episode.k)
-        self._add_salvage(episode, root, fd)
+        if root is not None:
+            self._add_salvage(episode, root, fd)
 
     # --- tables --------------------------------------------------------------------------
     def _table(self, path: str, dtype: np.dtype, row: tuple[int, ...]) -> _Table:
@@ -259,16 +260,20 @@ class TableFile:
         pending = sum(table.n_pending * table.dtype.itemsize
                       * int(np.prod(table.row, dtype=np.int64)) for table in self.tables)
         if self._segments and (everything or pending >= SOFT_FLUSH_BYTES):
-            starts = {table.tid: self._append_table(table) for table in self.tables
-                      if table.n_pending}
-            offsets = dict(starts)
-            seg = np.zeros(len(self._segments), SEGMENT_DTYPE)
-            for i, (episode, table, start, n) in enumerate(self._segments):
-                row = offsets[table.tid]
+            # A soft flush writes only the tables with a whole chunk waiting (bulk state
+            # streamed in), so the small ones are not padded at every flush.
+            offsets = {table.tid: self._append_table(table) for table in self.tables
+                       if table.n_pending and (everything or table.n_pending >= table.chunk)}
+            written, kept = [], []
+            for item in self._segments:  # an empty one (no events yet) needs no rows
+                (written if item[1].tid in offsets or not item[3] else kept).append(item)
+            self._segments = kept
+            seg = np.zeros(len(written), SEGMENT_DTYPE)
+            for i, (episode, table, start, n) in enumerate(written):
+                row = offsets.get(table.tid, table.n)
                 offsets[table.tid] = row + n
                 seg[i] = (episode.k, table.tid, row, start, n)
                 episode.segments.append((table.tid, row, start, n))
-            self._segments = []
             ds = self._index_dataset("segments", SEGMENT_DTYPE, self._n_segments + len(seg))
             ds[self._n_segments:self._n_segments + len(seg)] = seg
             self._n_segments += len(seg)

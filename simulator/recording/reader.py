@@ -23,16 +23,14 @@ from simulator.errors import UserError
 from simulator.recording.codec import agent_from_dict
 from simulator.recording.format import (
     BLOCK_BYTES,
-    EPISODE_DTYPE,
     FORMAT,
     READ_VERSIONS,
-    SEGMENT_DTYPE,
-    STATUS_NAMES,
     STATUS_RUNNING,
     agent_keys,
     decode_attr,
     first_line,
 )
+from simulator.recording.index import Index
 from simulator.scene import Scene
 from simulator.session import Event, Session
 
@@ -103,14 +101,14 @@ class Recording:
                 f" to v{max(READ_VERSIONS)}: upgrade steersim")
         self.format_version = int(version)
         self._scene: Scene | None = None
-        self._index: _Index | None = None
+        self._index: Index | None = None
         if self.format_version == 1:
             names = [name for name in file if name.startswith("episode_")]
             self._names = sorted(names, key=lambda n: int(n.rpartition("_")[2])
                                  if n.rpartition("_")[2].isdigit() else 1 << 62)
         else:
             try:
-                self._index = _Index(file)
+                self._index = Index(file)
             except BaseException:
                 file.close()
                 raise
@@ -299,6 +297,15 @@ class Episode:
         raise NotImplementedError
 
     # --- attributes --------------------------------------------------------------------
+    def _attr_names(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        """Every attribute of the episode (JSON ones decoded; salvage records left out),
+        as layout v1 names them whatever the layout."""
+        return {key: self._attr(key) for key in self._attr_names()}
+
     @property
     def index(self) -> int:
         return int(self.name.rpartition("_")[2])
@@ -473,6 +480,9 @@ class EpisodeV1(Episode):
             return default
         return decode_attr(key, self.group.attrs[key])
 
+    def _attr_names(self) -> list[str]:
+        return [key for key in self.group.attrs if not key.startswith("salvage")]
+
     def paths(self, prefix: str) -> list[str]:
         group = self.group.get(prefix.rstrip("/"))
         if group is None:
@@ -499,83 +509,10 @@ class EpisodeV1(Episode):
         return ds[start:stop]
 
 
-class _Index:
-    """Layout v2's index, read once per Recording: the episode table, the static
-    attributes and outcomes, and the segments (sorted by episode, in write order)."""
-
-    def __init__(self, file: h5py.File):
-        self.file = file
-        episodes = file.get("episodes")
-        self.episodes = episodes[()] if episodes is not None else np.zeros(0, EPISODE_DTYPE)
-        self.n_episodes = len(self.episodes)
-        attrs = file.get("episode_attrs")
-        self._attrs = list(attrs[()]) if attrs is not None else []
-        outcomes = file.get("episode_outcomes")
-        self._outcomes = list(outcomes[()]) if outcomes is not None else []
-        seg_ds = file.get("segments")
-        if seg_ds is None:
-            self.segments = np.zeros(0, SEGMENT_DTYPE)
-            self.tables: list[tuple[str, str]] = []
-        else:
-            self.segments = seg_ds[()]
-            self.tables = [tuple(item) for item in json.loads(seg_ds.attrs.get("tables", "[]"))]
-        order = np.argsort(self.segments["episode"], kind="stable")
-        self.segments = self.segments[order]
-        self._bounds = np.searchsorted(self.segments["episode"],
-                                       np.arange(self.n_episodes + 1))
-        self._datasets: dict[int, h5py.Dataset] = {}
-
-    def attrs(self, k: int) -> dict[str, Any]:
-        """Episode k's attributes as v1 stores them (JSON ones decoded)."""
-        row = self.episodes[k]
-        out: dict[str, Any] = {key: int(row[key]) for key in
-                               ("run", "lane", "seed", "n_copies", "total_steps")}
-        out["status"] = STATUS_NAMES.get(int(row["status"]), STATUS_RUNNING)
-        if k < len(self._attrs):
-            text = self._attrs[k]
-            out.update(json.loads(text.decode() if isinstance(text, bytes) else text))
-        if k < len(self._outcomes) and self._outcomes[k]:
-            text = self._outcomes[k]
-            out["outcome"] = text.decode() if isinstance(text, bytes) else text
-        return out
-
-    def layout(self, k: int) -> dict[str, list[tuple[int, int, int, int]]]:
-        """Episode k's rows: path -> [(table id, table row, episode row, n), ...] in
-        episode order; a segment starting at row 0 replaces those before it."""
-        out: dict[str, list[tuple[int, int, int, int]]] = {}
-        for seg in self.segments[self._bounds[k]:self._bounds[k + 1]]:
-            tid = int(seg["table"])
-            if tid >= len(self.tables):
-                raise KeyError(f"episode_{k}: segment of table {tid}, which is not listed")
-            path = self.tables[tid][1]
-            item = (tid, int(seg["row"]), int(seg["start"]), int(seg["n"]))
-            if item[2] == 0 or path not in out:
-                out[path] = [item]
-            else:
-                out[path].append(item)
-        return out
-
-    def dataset(self, tid: int) -> h5py.Dataset:
-        ds = self._datasets.get(tid)
-        if ds is None:
-            ds = self._datasets[tid] = self.file[self.tables[tid][0]]
-        return ds
-
-    def check(self, path: Path) -> None:
-        """UserError unless every segment lies inside its table."""
-        lengths = {tid: self.dataset(tid).shape[0] for tid in range(len(self.tables))}
-        for seg in self.segments:
-            tid = int(seg["table"])
-            if (tid not in lengths or int(seg["row"]) + int(seg["n"]) > lengths[tid]
-                    or int(seg["episode"]) >= self.n_episodes):
-                raise UserError(f"{path}: damaged recording: /segments: a segment of"
-                                f" episode_{int(seg['episode'])} points outside its table")
-
-
 class EpisodeV2(Episode):
     """An episode of layout v2: index row k, its segments in the shared tables."""
 
-    def __init__(self, recording: Recording, name: str, index: _Index):
+    def __init__(self, recording: Recording, name: str, index: Index):
         self.recording = recording
         self.name = name
         self._index = index
@@ -587,6 +524,9 @@ class EpisodeV2(Episode):
         if key not in self._attrs:
             return default
         return decode_attr(key, self._attrs[key])
+
+    def _attr_names(self) -> list[str]:
+        return list(self._attrs)
 
     def paths(self, prefix: str) -> list[str]:
         return [path for path in self._layout if path.startswith(prefix)]

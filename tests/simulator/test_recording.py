@@ -124,16 +124,28 @@ def test_events_table_holds_scheduled_perturbations(recorded):
 
 
 def test_datasets_are_chunked_compressed_and_written_in_blocks(recorded):
+    """Layout v2: one shared table per dataset path, chunked, resizable and compressed;
+    every append starts on a chunk boundary (whole chunks, never rewritten); an episode's
+    rows are found through the segments index."""
+    from simulator.recording.index import Index
+
     with h5py.File(recorded) as f:
-        long = max((f[name] for name in f), key=lambda g: g["state/t"].shape[0])
-        n = long["actions"].shape[0]
-        assert n > 4  # several blocks of 4 steps were appended
+        assert f.attrs["format_version"] == 2
+        assert not [name for name in f if name.removeprefix("episode_").isdigit()]  # no groups
+        index = Index(f)
+        long = max(range(index.n_episodes), key=lambda k: index.episodes[k]["total_steps"])
+        layout = index.layout(long)
+        n = sum(seg[3] for seg in layout["actions"])
+        assert n > 4 and len(layout["actions"]) > 1  # several blocks of 4 steps
+        assert sum(seg[3] for seg in layout["state/cell"]) == n + 1
         for path in ("state/cell", "state/agent_pos", "actions", "rewards"):
-            ds = long[path]
+            ds = f[path]
             assert ds.chunks is not None and ds.maxshape[0] is None, path
             assert ds.compression == "lzf" and ds.shuffle, path
-        assert long["state/cell"].shape[0] == n + 1
-        assert long["terminations"].dtype == bool
+            assert ds.shape[0] % ds.chunks[0] == 0, path  # padded to whole chunks
+        assert f["terminations"].dtype == bool
+        tables = [name for name, _ in index.tables]
+        assert tables == list(dict.fromkeys(tables))  # one table per path
 
 
 def test_episode_seeds_are_deterministic_and_distinct():
@@ -217,21 +229,24 @@ def test_an_episode_ended_early_gets_its_rows_at_once_and_later_events_at_the_en
         assert all(check.ok for check in verify(rec))
 
 
+STEP_PATHS = ("actions", "rewards", "terminations", "truncations", "events")
+
+
 def _contents(path: Path) -> dict[str, object]:
-    """Every dataset's values and every attribute of a recording, by HDF5 path (the
-    creation time left out, and the salvage records, which say where the rows are stored
-    in the file)."""
+    """Every episode's attributes and rows, read through the reader whatever the layout,
+    and the root attributes (the creation time left out). Where the rows lie in the file
+    (chunks, segments, padding, salvage records) is not compared: it depends on when the
+    writer flushed."""
     out: dict[str, object] = {}
-    with h5py.File(path) as f:
-        out["/"] = {k: v for k, v in f.attrs.items() if k != "created_utc"}
-
-        def visit(name: str, obj: object) -> None:
-            out[name + "@"] = {k: v for k, v in obj.attrs.items()
-                               if not k.startswith("salvage")}
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-
-        f.visititems(visit)
+    with Recording.open(path) as rec:
+        out["/"] = {k: v for k, v in rec.attrs.items() if k != "created_utc"}
+        for ep in rec:
+            out[ep.name + "@"] = ep.attributes
+            paths = [*ep.paths("state/"), *STEP_PATHS, *ep.paths("agent/"),
+                     *ep.paths("metrics/")]
+            for name in paths:
+                if ep.has(name):
+                    out[f"{ep.name}/{name}"] = ep.rows(name)
     return out
 
 
@@ -245,6 +260,17 @@ def _assert_same_contents(a: Path, b: Path) -> None:
             assert value.tobytes() == other.tobytes(), key
         else:
             assert str(value) == str(other), key
+
+
+def _locate(f: h5py.File, episode: int, path: str, row: int) -> tuple[h5py.Dataset, int]:
+    """Layout v2: the table holding row ``row`` of episode ``episode``'s ``path``, and the
+    row's index in it."""
+    from simulator.recording.index import Index
+
+    for tid, table_row, start, n in Index(f).layout(episode)[path]:
+        if start <= row < start + n:
+            return f[Index(f).tables[tid][0]], table_row + row - start
+    raise KeyError(f"episode_{episode}/{path}: no row {row}")
 
 
 @pytest.mark.parametrize("n_copies", [1, 6])
@@ -274,17 +300,17 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
 def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, monkeypatch):
     """The thermal world's rooms are wide rows: on the writer thread they go to the file a
     chunk at a time, ahead of their block; the file holds the same values."""
-    from simulator.recording import layout_v1
+    from simulator.recording import layout_v2
 
     scene = Scene.load("thermostat")
     streamed = []
-    real_stream = layout_v1.EpisodeGroupFile.stream
+    real_stream = layout_v2.TableFile.stream
 
-    def counting_stream(self, factory, parts, capacity):
+    def counting_stream(self, name, parts, capacity):
         streamed.append(sorted(parts))
-        return real_stream(self, factory, parts, capacity)
+        return real_stream(self, name, parts, capacity)
 
-    monkeypatch.setattr(layout_v1.EpisodeGroupFile, "stream", counting_stream)
+    monkeypatch.setattr(layout_v2.TableFile, "stream", counting_stream)
     inline, thread = tmp_path / "inline.h5", tmp_path / "thread.h5"
     threads = numba.get_num_threads()
     record(scene, inline, handle_signals=False, background=False)
@@ -294,7 +320,7 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
     assert streamed and all(paths == ["state/temp"] for paths in streamed)
     _assert_same_contents(inline, thread)
     with h5py.File(thread) as f:
-        temp = f["episode_0/state/temp"]
+        temp = f["state/temp"]
         assert temp.chunks[0] < 1024 and 1024 % temp.chunks[0] == 0
     assert background_pays(Session(scene), 1) and not background_pays(Session(scene), 8)
     assert not background_pays(Session(Scene.load("walled_maze")), 1)
@@ -304,16 +330,16 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
 def test_a_write_error_surfaces_once_and_the_file_stays_readable(
         scene, tmp_path, monkeypatch, background):
     from simulator import recording
-    from simulator.recording import layout_v1
+    from simulator.recording import layout_v2
 
-    real_write = layout_v1.EpisodeGroupFile.write
+    real_write = layout_v2.TableFile.write
 
-    def failing_write(self, *args, **kwargs):
-        if self.name == "episode_2":  # run 1, lane 0: its first block
+    def failing_write(self, name, *args, **kwargs):
+        if name == "episode_2":  # run 1, lane 0: its first block
             raise OSError(28, "No space left on device")
-        return real_write(self, *args, **kwargs)
+        return real_write(self, name, *args, **kwargs)
 
-    monkeypatch.setattr(layout_v1.EpisodeGroupFile, "write", failing_write)
+    monkeypatch.setattr(layout_v2.TableFile, "write", failing_write)
     out = tmp_path / "full.h5"
     with pytest.raises(recording.RecordingWriteError) as err:
         record(scene, out, episodes=3, block_steps=4, handle_signals=False,
@@ -390,9 +416,11 @@ def test_verify_passes_then_names_an_altered_state_value(recorded, tmp_path):
 
     altered = tmp_path / "altered.h5"
     altered.write_bytes(recorded.read_bytes())
+    with Recording.open(recorded) as rec:
+        name = next(ep.name for ep in rec if ep.n_steps >= 4)
     with h5py.File(altered, "r+") as f:
-        name = next(n for n in sorted(f) if f[n]["actions"].shape[0] >= 4)
-        f[name]["state/agent_pos"][3, 1] += 1
+        table, row = _locate(f, int(name.rpartition("_")[2]), "state/agent_pos", 3)
+        table[row, 1] += 1
     with Recording.open(altered) as rec:
         bad = [check for check in verify(rec) if not check.ok]
     assert [(c.episode, c.step, c.field) for c in bad] == [(name, 3, "state/agent_pos")]
@@ -405,9 +433,10 @@ def test_verify_detects_an_altered_event(recorded, tmp_path):
     altered = tmp_path / "event.h5"
     altered.write_bytes(recorded.read_bytes())
     with h5py.File(altered, "r+") as f:
-        events = f["episode_0/events"][()]
-        events[0]["params"][2] = 0.0  # set_noise at step 2 now sets 0 instead of 0.3
-        f["episode_0/events"][...] = events
+        table, row = _locate(f, 0, "events", 0)
+        event = table[row:row + 1]
+        event[0]["params"][2] = 0.0  # set_noise at step 2 now sets 0 instead of 0.3
+        table[row:row + 1] = event
     with Recording.open(altered) as rec:
         bad = [c for c in verify(rec) if not c.ok]
     # Applied at the start of step 2, so first seen in the state after it (t = 3).
