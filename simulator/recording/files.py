@@ -60,6 +60,9 @@ class FileSide:
         (see :meth:`TableFile.flush_pending`)."""
         if self.tables is not None:
             self.tables.flush_pending(everything=hard)
+            if not self.tables.changed:
+                return  # nothing written since the last flush
+            self.tables.changed = False
         self.file.flush()
 
     def apply(self, name: str, op: str, args: tuple[Any, ...]) -> None:

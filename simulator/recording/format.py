@@ -122,5 +122,5 @@ EPISODE_DTYPE = np.dtype([("run", "<i4"), ("lane", "<i4"), ("seed", "<i8"),
                           ("n_copies", "<i4"), ("total_steps", "<i8"), ("status", "u1")])
 SEGMENT_DTYPE = np.dtype([("episode", "<u4"), ("table", "<u2"), ("row", "<u8"),
                           ("start", "<u8"), ("n", "<u4")])
-TABLE_CHUNK_BYTES = 64 << 10  # target chunk of a shared table (appends pad to whole chunks)
+TABLE_CHUNK_BYTES = 16 << 10  # target chunk of a shared table (appends pad to whole chunks)
 TABLE_MAX_CHUNK_ROWS = 1024

@@ -145,7 +145,7 @@ class DatasetFactory:
                                    dcpl=self._plist(self.chunks(rows, chunk_rows)),
                                    dapl=None if cache else self._no_cache)
         if rows.size:
-            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows)
+            dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, rows, mtype=self._type(rows.dtype))
         return dsid
 
     @staticmethod
@@ -171,7 +171,8 @@ class DatasetFactory:
         dsid.set_extent((start + n,) + tuple(rows.shape[1:]))
         file_space = dsid.get_space()
         file_space.select_hyperslab((start,) + (0,) * (rows.ndim - 1), rows.shape)
-        dsid.write(self.space(rows.shape), file_space, as_rows(rows))
+        rows = as_rows(rows)  # the memory type cached: h5py would make one per write
+        dsid.write(self.space(rows.shape), file_space, rows, mtype=self._type(rows.dtype))
 
 
 BYTE_TYPE = h5py.h5t.py_create(np.dtype(np.uint8))

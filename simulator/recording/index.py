@@ -36,10 +36,11 @@ class Index:
         seg_ds = file.get("segments")
         if seg_ds is None:
             self.segments = np.zeros(0, SEGMENT_DTYPE)
-            self.tables: list[tuple[str, str]] = []
+            self.tables: list[tuple[str, str, list[str] | None]] = []
         else:
             self.segments = seg_ds[()]
-            self.tables = [tuple(item) for item in json.loads(seg_ds.attrs.get("tables", "[]"))]
+            self.tables = [(item[0], item[1], item[2] if len(item) > 2 else None)
+                           for item in json.loads(seg_ds.attrs.get("tables", "[]"))]
         order = np.argsort(self.segments["episode"], kind="stable")
         self.segments = self.segments[order]
         self._bounds = np.searchsorted(self.segments["episode"],
@@ -60,9 +61,14 @@ class Index:
             out["outcome"] = text.decode() if isinstance(text, bytes) else text
         return out
 
+    def fields(self, tid: int) -> list[str] | None:
+        """The dataset paths packed into table ``tid`` as its fields (None: not packed)."""
+        return self.tables[tid][2]
+
     def layout(self, k: int) -> dict[str, list[tuple[int, int, int, int]]]:
-        """Episode k's rows: path -> [(table id, table row, episode row, n), ...] in
-        episode order; a segment starting at row 0 replaces those before it."""
+        """Episode k's rows: table path (a dataset path, or a packed table's) ->
+        [(table id, table row, episode row, n), ...] in episode order; a segment starting
+        at row 0 replaces those before it."""
         out: dict[str, list[tuple[int, int, int, int]]] = {}
         for seg in self.segments[self._bounds[k]:self._bounds[k + 1]]:
             tid = int(seg["table"])

@@ -48,8 +48,24 @@ from simulator.recording.format import (
 from simulator.recording.hdf5 import BYTE_TYPE, DatasetFactory, new_group
 
 _INDEX_CHUNK_ROWS = 256  # rows per chunk of the index tables
+# Datasets whose rows are at most this many bytes are packed into one compound table per
+# kind — the state fields, the step rows — written, indexed and salvaged as one.
+PACK_ROW_BYTES = 256
+PACK_STATE, PACK_STEPS = "state/.packed", ".steps"  # never a state field or agent key
+PACK_METRICS = "metrics/.packed"
+PACKS = (PACK_STATE, PACK_STEPS, PACK_METRICS)
 SOFT_FLUSH_BYTES = 1 << 20  # pending rows a soft flush writes (fewer wait for a hard one)
 _STR_DTYPE = h5py.string_dtype()
+
+
+def _packed(members: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Rows of several datasets as one compound array, a field per dataset path."""
+    n = len(members[0][1])
+    dtype = np.dtype([(path, rows.dtype, rows.shape[1:]) for path, rows in members])
+    out = np.empty(n, dtype)
+    for path, rows in members:
+        out[path] = rows
+    return out
 
 
 class _Table:
@@ -59,8 +75,10 @@ class _Table:
     def __init__(self, tid: int, name: str, path: str, dtype: np.dtype,
                  row: tuple[int, ...]):
         self.tid, self.name, self.path = tid, name, path
+        # A packed table (PACK_STATE, PACK_STEPS): the dataset paths of its fields.
+        self.fields = list(dtype.names) if path in PACKS else None
         self.dtype, self.row = dtype, row
-        row_bytes = dtype.itemsize * int(np.prod(row, dtype=np.int64))
+        row_bytes = self.row_bytes = dtype.itemsize * int(np.prod(row, dtype=np.int64))
         self.chunk = rows_per_chunk(row_bytes, TABLE_MAX_CHUNK_ROWS, TABLE_CHUNK_BYTES)
         self.dsid: Any = None
         self.n = 0  # rows in the dataset (padding included)
@@ -88,6 +106,30 @@ class _Table:
         return out
 
 
+class _IndexTable:
+    """One index table, written through HDF5's low-level API (a few writes per flush,
+    where h5py's ``ds[a:b] = ...`` would cost several times more)."""
+
+    def __init__(self, ds: h5py.Dataset, dtype: Any):
+        self.ds = ds
+        self.dsid = ds.id
+        self.dtype = dtype
+        self.mtype = h5py.h5t.py_create(dtype, logical=True)  # h5py would make one a write
+        self.n = 0
+
+    def write(self, start: int, values: Any) -> None:
+        rows = np.asarray(values, dtype=self.dtype)
+        end = start + len(rows)
+        if not len(rows):
+            return
+        if end > self.n:
+            self.dsid.set_extent((end,))
+            self.n = end
+        space = self.dsid.get_space()
+        space.select_hyperslab((start,), (len(rows),))
+        self.dsid.write(h5py.h5s.create_simple((len(rows),)), space, rows, mtype=self.mtype)
+
+
 class _Episode:
     """What the writer keeps of one episode: its index row, rows per path so far, and
     its segments (table id, table row, episode row, n) once written."""
@@ -97,6 +139,7 @@ class _Episode:
         self.rows: dict[str, int] = {}  # dataset path -> episode rows handed over
         self.segments: list[tuple[int, int, int, int]] = []
         self.attrs: dict[str, Any] = {}
+        self.metrics: dict[str, np.ndarray] = {}  # series stored so far (add_metrics)
 
 
 class TableFile:
@@ -115,10 +158,12 @@ class TableFile:
         self._attrs_json: list[str] = []
         self._outcomes: list[str] = []
         self._dirty: list[int] = []  # index rows changed since the last flush
+        self._steps_dirty: list[int] = []  # rows whose total_steps only changed
         self._n_attrs_written = 0
         self._segments: list[tuple[_Episode, _Table, int, int]] = []  # (ep, table, start, n)
         self._n_segments = 0
-        self._index_ds: dict[str, Any] = {}
+        self._index_ds: dict[str, _IndexTable] = {}
+        self.changed = False  # the file changed since the last flush
         self._tables_listed = 0
 
     # --- ops ---------------------------------------------------------------------------
@@ -160,8 +205,16 @@ class TableFile:
 
     def write(self, name: str, block: Block, events: np.ndarray | None, final: bool,
               total_steps: int) -> None:
+        packs: dict[str, list[tuple[str, np.ndarray]]] = {}
         for path, rows in block.arrays().items():
-            self.put(name, path, rows)
+            row_bytes = rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
+            if row_bytes <= PACK_ROW_BYTES and rows.dtype.fields is None:
+                packs.setdefault(PACK_STATE if path.startswith("state/") else PACK_STEPS,
+                                 []).append((path, rows))
+            else:
+                self.put(name, path, rows)
+        for key, members in packs.items():
+            self.put(name, key, _packed(members))
         self.events(name, events, total_steps)
 
     def events(self, name: str, events: np.ndarray | None, total_steps: int,
@@ -171,13 +224,25 @@ class TableFile:
         episode = self.episodes[name]
         episode.attrs["total_steps"] = total_steps
         self._index[episode.k]["total_steps"] = total_steps
-        self._dirty.append(episode.k)
+        self._steps_dirty.append(episode.k)  # written with the rows (a hard flush)
 
     def stream(self, name: str, parts: Mapping[str, np.ndarray], capacity: int) -> None:
         for path, rows in parts.items():
             self.put(name, path, rows)
 
     def add_metrics(self, name: str, series: Mapping[str, np.ndarray]) -> None:
+        """Store metric series (a name stored again is replaced): packed into one table
+        when they are all of one length and small rows, else one table each."""
+        episode = self.episodes[name]
+        episode.metrics.update(series)
+        merged = {f"metrics/{metric}": np.ascontiguousarray(rows)
+                  for metric, rows in episode.metrics.items()}
+        small = all(rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
+                    <= PACK_ROW_BYTES and rows.dtype.fields is None
+                    for rows in merged.values())
+        if small and len({len(rows) for rows in merged.values()}) == 1:
+            self.put(name, PACK_METRICS, _packed(list(merged.items())), replace=True)
+            return
         for metric, rows in series.items():
             self.put(name, f"metrics/{metric}", rows, replace=True)
 
@@ -238,27 +303,25 @@ class TableFile:
         else:
             self.factory.append(table.dsid, rows)
         table.n = start + padded
+        self.changed = True
         return start
 
-    def _index_dataset(self, name: str, dtype: Any, n: int) -> Any:
-        """The index table ``name`` (created on first use), extended to ``n`` rows."""
-        ds = self._index_ds.get(name)
-        if ds is None:
+    def _index_table(self, name: str, dtype: Any) -> _IndexTable:
+        """The index table ``name`` (created on first use)."""
+        table = self._index_ds.get(name)
+        if table is None:
             kwargs = {} if dtype is _STR_DTYPE else {"compression": "lzf", "shuffle": True}
             ds = self.file.create_dataset(name, (0,), dtype=dtype, maxshape=(None,),
                                           chunks=(_INDEX_CHUNK_ROWS,), **kwargs)
-            self._index_ds[name] = ds
-        if ds.shape[0] < n:
-            ds.resize((n,))
-        return ds
+            table = self._index_ds[name] = _IndexTable(ds, dtype)
+        return table
 
     def flush_pending(self, everything: bool = True) -> None:
         """Write the pending rows (one append per table), their segments and the index
         rows changed. Not ``everything`` (a soft flush): the index, and the rows only once
         ``SOFT_FLUSH_BYTES`` wait — a run's episodes are then written with one append per
         table at the hard flush before they are marked, not one per lane that stops."""
-        pending = sum(table.n_pending * table.dtype.itemsize
-                      * int(np.prod(table.row, dtype=np.int64)) for table in self.tables)
+        pending = sum(table.n_pending * table.row_bytes for table in self.tables)
         if self._segments and (everything or pending >= SOFT_FLUSH_BYTES):
             # A soft flush writes only the tables with a whole chunk waiting (bulk state
             # streamed in), so the small ones are not padded at every flush.
@@ -274,9 +337,10 @@ class TableFile:
                 offsets[table.tid] = row + n
                 seg[i] = (episode.k, table.tid, row, start, n)
                 episode.segments.append((table.tid, row, start, n))
-            ds = self._index_dataset("segments", SEGMENT_DTYPE, self._n_segments + len(seg))
-            ds[self._n_segments:self._n_segments + len(seg)] = seg
+            segments = self._index_table("segments", SEGMENT_DTYPE)
+            segments.write(self._n_segments, seg)
             self._n_segments += len(seg)
+            self.changed = True
             if self._tables_listed != len(self.tables):
                 for table in self.tables:
                     if table.dsid is None:  # only empty rows so far: an empty table
@@ -284,22 +348,28 @@ class TableFile:
                         table.dsid = self.factory.create(
                             self._parent(up), leaf, np.zeros((0,) + table.row, table.dtype),
                             chunk_rows=table.chunk, cache=False)
-                ds.attrs["tables"] = json.dumps([[t.name, t.path] for t in self.tables])
+                segments.ds.attrs["tables"] = json.dumps([[t.name, t.path, t.fields]
+                                                          for t in self.tables])
                 self._tables_listed = len(self.tables)
+        if everything and self._steps_dirty:
+            self._dirty += self._steps_dirty
+            self._steps_dirty = []
         if self._dirty:
             lo, hi = min(self._dirty), max(self._dirty) + 1
             self._dirty = []
             n = self._n_index
-            self._index_dataset("episodes", EPISODE_DTYPE, n)[lo:hi] = self._index[lo:hi]
-            attrs = self._index_dataset("episode_attrs", _STR_DTYPE, n)
+            self.changed = True
+            self._index_table("episodes", EPISODE_DTYPE).write(lo, self._index[lo:hi])
+            attrs = self._index_table("episode_attrs", _STR_DTYPE)
+            outcomes = self._index_table("episode_outcomes", _STR_DTYPE)
             if self._n_attrs_written < n:
-                attrs[self._n_attrs_written:n] = self._attrs_json[self._n_attrs_written:n]
+                attrs.write(self._n_attrs_written, self._attrs_json[self._n_attrs_written:n])
+                outcomes.write(self._n_attrs_written, [""] * (n - self._n_attrs_written))
                 self._n_attrs_written = n
-            outcomes = self._index_dataset("episode_outcomes", _STR_DTYPE, n)
             changed = [k for k in range(lo, hi) if self._outcomes[k]]
             if changed:
                 a, b = min(changed), max(changed) + 1
-                outcomes[a:b] = self._outcomes[a:b]
+                outcomes.write(a, self._outcomes[a:b])
 
     # --- salvage -------------------------------------------------------------------------
     def _add_salvage(self, episode: _Episode, root: tuple[str, bytes], fd: int) -> None:
@@ -327,6 +397,7 @@ class TableFile:
                          (table.chunk,) + tuple(max(1, d) for d in table.row),
                          segments, chunks)
         group = self._parent("salvage")
+        self.changed = True
         for part, frame in enumerate(record.frames()):
             attr = f"episode_{episode.k}" + (f"_{part}" if part else "")
             h5py.h5a.create(group, attr.encode(), BYTE_TYPE,

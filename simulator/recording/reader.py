@@ -510,7 +510,8 @@ class EpisodeV1(Episode):
 
 
 class EpisodeV2(Episode):
-    """An episode of layout v2: index row k, its segments in the shared tables."""
+    """An episode of layout v2: index row k, its segments in the shared tables (a small
+    dataset's rows may be a field of a packed table)."""
 
     def __init__(self, recording: Recording, name: str, index: Index):
         self.recording = recording
@@ -519,6 +520,12 @@ class EpisodeV2(Episode):
         self._k = int(name.rpartition("_")[2])
         self._attrs = index.attrs(self._k)
         self._layout = index.layout(self._k)
+        self._where: dict[str, tuple[str, str | None]] = {}  # path -> (table path, field)
+        for key, segments in self._layout.items():
+            fields = index.fields(segments[0][0]) if segments else None
+            for path in fields or [key]:
+                self._where[path] = (key, path if fields else None)
+        self._last: tuple[tuple[str, int, int], np.ndarray] | None = None
 
     def _attr(self, key: str, default: Any = None) -> Any:
         if key not in self._attrs:
@@ -529,24 +536,36 @@ class EpisodeV2(Episode):
         return list(self._attrs)
 
     def paths(self, prefix: str) -> list[str]:
-        return [path for path in self._layout if path.startswith(prefix)]
+        return [path for path in self._where if path.startswith(prefix)]
 
     def has(self, path: str) -> bool:
-        return path in self._layout
+        return path in self._where
 
     def length(self, path: str) -> int:
+        if path not in self._where:
+            return 0
         n = 0
-        for _, _, start, k in self._layout.get(path, ()):
+        for _, _, start, k in self._layout[self._where[path][0]]:
             if start != n:
                 break  # a gap: only the rows before it are readable
             n += k
         return n
 
     def rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        segments = self._layout[path]
+        key, field = self._where[path]
         n = self.length(path)
         stop = n if stop is None else min(stop, n)
         start = min(max(start, 0), stop)
+        if self._last is not None and self._last[0] == (key, start, stop):
+            table_rows = self._last[1]  # the packed rows read for the field before
+        else:
+            table_rows = self._table_rows(key, start, stop)
+            if field is not None:
+                self._last = ((key, start, stop), table_rows)
+        return table_rows if field is None else np.ascontiguousarray(table_rows[field])
+
+    def _table_rows(self, key: str, start: int, stop: int) -> np.ndarray:
+        segments = self._layout[key]
         parts = []
         for tid, row, first, k in segments:
             a, b = max(start, first), min(stop, first + k)
