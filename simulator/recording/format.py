@@ -124,3 +124,10 @@ SEGMENT_DTYPE = np.dtype([("episode", "<u4"), ("table", "<u2"), ("row", "<u8"),
                           ("start", "<u8"), ("n", "<u4")])
 TABLE_CHUNK_BYTES = 16 << 10  # target chunk of a shared table (appends pad to whole chunks)
 TABLE_MAX_CHUNK_ROWS = 1024
+# Datasets whose rows are at most this many bytes are packed into one compound table per
+# kind — the state fields, the step rows — written, indexed and salvaged as one.
+PACK_ROW_BYTES = 256
+PACK_STATE, PACK_STEPS = "state/.packed", ".steps"  # never a state field or agent key
+PACK_METRICS = "metrics/.packed"
+AGENTS = "agent/*/"  # a packed field of every agent's internal <name>: agent/*/<name>
+PACKS = (PACK_STATE, PACK_STEPS, PACK_METRICS)

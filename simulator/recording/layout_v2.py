@@ -38,7 +38,13 @@ import numpy as np
 from simulator.recording import salvage
 from simulator.recording.blocks import Block
 from simulator.recording.format import (
+    AGENTS,
     EPISODE_DTYPE,
+    PACK_METRICS,
+    PACK_ROW_BYTES,
+    PACK_STATE,
+    PACK_STEPS,
+    PACKS,
     SEGMENT_DTYPE,
     STATUS_CODES,
     TABLE_CHUNK_BYTES,
@@ -48,14 +54,30 @@ from simulator.recording.format import (
 from simulator.recording.hdf5 import BYTE_TYPE, DatasetFactory, new_group
 
 _INDEX_CHUNK_ROWS = 256  # rows per chunk of the index tables
-# Datasets whose rows are at most this many bytes are packed into one compound table per
-# kind — the state fields, the step rows — written, indexed and salvaged as one.
-PACK_ROW_BYTES = 256
-PACK_STATE, PACK_STEPS = "state/.packed", ".steps"  # never a state field or agent key
-PACK_METRICS = "metrics/.packed"
-PACKS = (PACK_STATE, PACK_STEPS, PACK_METRICS)
 SOFT_FLUSH_BYTES = 1 << 20  # pending rows a soft flush writes (fewer wait for a hard one)
 _STR_DTYPE = h5py.string_dtype()
+
+
+def _agents_stacked(arrays: dict[str, np.ndarray], agent_keys: list[str]
+                    ) -> dict[str, np.ndarray]:
+    """``arrays`` with each agent internal ``agent/<key>/<name>`` of every agent of the
+    lane stacked as ``agent/*/<name>`` (n, A, ...), agents in lane order: lanes whose
+    agents differ in name but not in number then share one packed table."""
+    out: dict[str, np.ndarray] = {}
+    stacks: dict[str, list[np.ndarray]] = {}
+    for path, rows in arrays.items():
+        if path.startswith("agent/"):
+            stacks.setdefault(AGENTS + path.split("/", 2)[2], []).append(rows)
+        else:
+            out[path] = rows
+    for path, rows in stacks.items():
+        if len(rows) == len(agent_keys):
+            out[path] = np.stack(rows, axis=1)
+        else:  # not one per agent (cannot happen from a Block): keep them apart
+            name = path.removeprefix(AGENTS)
+            out.update((f"agent/{key}/{name}", arrays[f"agent/{key}/{name}"])
+                       for key in agent_keys)
+    return out
 
 
 def _packed(members: list[tuple[str, np.ndarray]]) -> np.ndarray:
@@ -114,7 +136,9 @@ class _IndexTable:
         self.ds = ds
         self.dsid = ds.id
         self.dtype = dtype
-        self.mtype = h5py.h5t.py_create(dtype, logical=True)  # h5py would make one a write
+        # Fixed-size rows: the memory type made once (h5py would make one per write);
+        # text is left to h5py's own conversion.
+        self.mtype = None if np.dtype(dtype).kind == "O" else h5py.h5t.py_create(dtype)
         self.n = 0
 
     def write(self, start: int, values: Any) -> None:
@@ -206,7 +230,7 @@ class TableFile:
     def write(self, name: str, block: Block, events: np.ndarray | None, final: bool,
               total_steps: int) -> None:
         packs: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for path, rows in block.arrays().items():
+        for path, rows in _agents_stacked(block.arrays(), block.agent_keys).items():
             row_bytes = rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
             if row_bytes <= PACK_ROW_BYTES and rows.dtype.fields is None:
                 packs.setdefault(PACK_STATE if path.startswith("state/") else PACK_STEPS,
@@ -237,14 +261,16 @@ class TableFile:
         episode.metrics.update(series)
         merged = {f"metrics/{metric}": np.ascontiguousarray(rows)
                   for metric, rows in episode.metrics.items()}
-        small = all(rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
-                    <= PACK_ROW_BYTES and rows.dtype.fields is None
-                    for rows in merged.values())
-        if small and len({len(rows) for rows in merged.values()}) == 1:
-            self.put(name, PACK_METRICS, _packed(list(merged.items())), replace=True)
-            return
+        small = {path: rows for path, rows in merged.items()
+                 if rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
+                 <= PACK_ROW_BYTES and rows.dtype.fields is None and rows.ndim >= 1}
+        if len(small) < 2 or len({len(rows) for rows in small.values()}) != 1:
+            small = {}
+        if small:
+            self.put(name, PACK_METRICS, _packed(list(small.items())), replace=True)
         for metric, rows in series.items():
-            self.put(name, f"metrics/{metric}", rows, replace=True)
+            if f"metrics/{metric}" not in small:
+                self.put(name, f"metrics/{metric}", rows, replace=True)
 
     def mark(self, name: str, status: str, outcome: str | None,
              root: tuple[str, bytes] | None = None, fd: int = -1) -> None:

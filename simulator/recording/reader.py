@@ -22,6 +22,7 @@ from simulator.drivers import get_driver
 from simulator.errors import UserError
 from simulator.recording.codec import agent_from_dict
 from simulator.recording.format import (
+    AGENTS,
     BLOCK_BYTES,
     FORMAT,
     READ_VERSIONS,
@@ -520,11 +521,18 @@ class EpisodeV2(Episode):
         self._k = int(name.rpartition("_")[2])
         self._attrs = index.attrs(self._k)
         self._layout = index.layout(self._k)
-        self._where: dict[str, tuple[str, str | None]] = {}  # path -> (table path, field)
+        # dataset path -> (table path, its field or None, agent index or None)
+        self._where: dict[str, tuple[str, str | None, int | None]] = {}
+        keys = self.agent_keys
         for key, segments in self._layout.items():
             fields = index.fields(segments[0][0]) if segments else None
-            for path in fields or [key]:
-                self._where[path] = (key, path if fields else None)
+            for field in fields or [key]:
+                if field.startswith(AGENTS):  # every agent's internal, agents stacked
+                    name = field.removeprefix(AGENTS)
+                    for a, agent in enumerate(keys):
+                        self._where[f"agent/{agent}/{name}"] = (key, field, a)
+                else:
+                    self._where[field] = (key, field if fields else None, None)
         self._last: tuple[tuple[str, int, int], np.ndarray] | None = None
 
     def _attr(self, key: str, default: Any = None) -> Any:
@@ -552,7 +560,7 @@ class EpisodeV2(Episode):
         return n
 
     def rows(self, path: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        key, field = self._where[path]
+        key, field, agent = self._where[path]
         n = self.length(path)
         stop = n if stop is None else min(stop, n)
         start = min(max(start, 0), stop)
@@ -562,7 +570,10 @@ class EpisodeV2(Episode):
             table_rows = self._table_rows(key, start, stop)
             if field is not None:
                 self._last = ((key, start, stop), table_rows)
-        return table_rows if field is None else np.ascontiguousarray(table_rows[field])
+        if field is None:
+            return table_rows
+        values = table_rows[field]
+        return np.ascontiguousarray(values if agent is None else values[:, agent])
 
     def _table_rows(self, key: str, start: int, stop: int) -> np.ndarray:
         segments = self._layout[key]

@@ -124,9 +124,9 @@ def test_events_table_holds_scheduled_perturbations(recorded):
 
 
 def test_datasets_are_chunked_compressed_and_written_in_blocks(recorded):
-    """Layout v2: one shared table per dataset path, chunked, resizable and compressed;
-    every append starts on a chunk boundary (whole chunks, never rewritten); an episode's
-    rows are found through the segments index."""
+    """Layout v2: shared tables, chunked, resizable and compressed, small datasets packed
+    into one compound table per kind; every append starts on a chunk boundary (whole
+    chunks, never rewritten); an episode's rows are found through the segments index."""
     from simulator.recording.index import Index
 
     with h5py.File(recorded) as f:
@@ -135,17 +135,20 @@ def test_datasets_are_chunked_compressed_and_written_in_blocks(recorded):
         index = Index(f)
         long = max(range(index.n_episodes), key=lambda k: index.episodes[k]["total_steps"])
         layout = index.layout(long)
-        n = sum(seg[3] for seg in layout["actions"])
-        assert n > 4 and len(layout["actions"]) > 1  # several blocks of 4 steps
-        assert sum(seg[3] for seg in layout["state/cell"]) == n + 1
-        for path in ("state/cell", "state/agent_pos", "actions", "rewards"):
-            ds = f[path]
-            assert ds.chunks is not None and ds.maxshape[0] is None, path
-            assert ds.compression == "lzf" and ds.shuffle, path
-            assert ds.shape[0] % ds.chunks[0] == 0, path  # padded to whole chunks
-        assert f["terminations"].dtype == bool
-        tables = [name for name, _ in index.tables]
-        assert tables == list(dict.fromkeys(tables))  # one table per path
+        state, steps = layout["state/.packed"], layout[".steps"]
+        n = sum(seg[3] for seg in steps)
+        assert n > 4 and len(steps) > 1  # several blocks of 4 steps
+        assert sum(seg[3] for seg in state) == n + 1
+        assert "state/cell" in index.fields(state[0][0])
+        assert {"actions", "rewards", "terminations"} <= set(index.fields(steps[0][0]))
+        for tid in {state[0][0], steps[0][0], layout["events"][0][0]}:
+            ds = index.dataset(tid)
+            assert ds.chunks is not None and ds.maxshape[0] is None, ds.name
+            assert ds.compression == "lzf" and ds.shuffle, ds.name
+            assert ds.shape[0] % ds.chunks[0] == 0, ds.name  # padded to whole chunks
+        assert index.dataset(steps[0][0]).dtype["terminations"] == np.dtype(bool)
+        tables = [table[0] for table in index.tables]
+        assert len(tables) == len(set(tables))
 
 
 def test_episode_seeds_are_deterministic_and_distinct():
@@ -262,14 +265,20 @@ def _assert_same_contents(a: Path, b: Path) -> None:
             assert str(value) == str(other), key
 
 
-def _locate(f: h5py.File, episode: int, path: str, row: int) -> tuple[h5py.Dataset, int]:
-    """Layout v2: the table holding row ``row`` of episode ``episode``'s ``path``, and the
-    row's index in it."""
+def _locate(f: h5py.File, episode: int, path: str, row: int
+            ) -> tuple[h5py.Dataset, int, str | None]:
+    """Layout v2: the table holding row ``row`` of episode ``episode``'s ``path``, the
+    row's index in it and, if the table packs several datasets, the field ``path`` is."""
     from simulator.recording.index import Index
 
-    for tid, table_row, start, n in Index(f).layout(episode)[path]:
-        if start <= row < start + n:
-            return f[Index(f).tables[tid][0]], table_row + row - start
+    index = Index(f)
+    for key, segments in index.layout(episode).items():
+        fields = index.fields(segments[0][0])
+        if key != path and path not in (fields or ()):
+            continue
+        for tid, table_row, start, n in segments:
+            if start <= row < start + n:
+                return index.dataset(tid), table_row + row - start, path if fields else None
     raise KeyError(f"episode_{episode}/{path}: no row {row}")
 
 
@@ -419,8 +428,10 @@ def test_verify_passes_then_names_an_altered_state_value(recorded, tmp_path):
     with Recording.open(recorded) as rec:
         name = next(ep.name for ep in rec if ep.n_steps >= 4)
     with h5py.File(altered, "r+") as f:
-        table, row = _locate(f, int(name.rpartition("_")[2]), "state/agent_pos", 3)
-        table[row, 1] += 1
+        table, row, field = _locate(f, int(name.rpartition("_")[2]), "state/agent_pos", 3)
+        packed = table[row:row + 1]
+        packed[field][0, 1] += 1
+        table[row:row + 1] = packed
     with Recording.open(altered) as rec:
         bad = [check for check in verify(rec) if not check.ok]
     assert [(c.episode, c.step, c.field) for c in bad] == [(name, 3, "state/agent_pos")]
@@ -433,7 +444,7 @@ def test_verify_detects_an_altered_event(recorded, tmp_path):
     altered = tmp_path / "event.h5"
     altered.write_bytes(recorded.read_bytes())
     with h5py.File(altered, "r+") as f:
-        table, row = _locate(f, 0, "events", 0)
+        table, row, _ = _locate(f, 0, "events", 0)
         event = table[row:row + 1]
         event[0]["params"][2] = 0.0  # set_noise at step 2 now sets 0 instead of 0.3
         table[row:row + 1] = event

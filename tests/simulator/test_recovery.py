@@ -216,19 +216,19 @@ def test_an_altered_chunk_loses_only_the_episodes_it_holds_rows_of(recorded, tmp
     data = bytearray(recorded.read_bytes())
     with h5py.File(recorded) as f:
         index = Index(f)
-        ds = f["state/cell"]
-        tid = next(i for i, (name, _) in enumerate(index.tables) if name == "state/cell")
+        tid = next(i for i, table in enumerate(index.tables) if table[0] == "state/.packed")
+        ds = index.dataset(tid)
         info = ds.id.get_chunk_info_by_coord((0,) + (0,) * (ds.ndim - 1))
         holders = [f"episode_{k}" for k in range(index.n_episodes)
                    if any(row < ds.chunks[0] for t_id, row, _, n in
-                          index.layout(k)["state/cell"] if t_id == tid)]
+                          index.layout(k)["state/.packed"] if t_id == tid)]
     assert 0 < len(holders) < 8
     data[info.byte_offset + info.size // 2] ^= 0x40
     src, out = tmp_path / "altered.h5", tmp_path / "recovered.h5"
     src.write_bytes(bytes(data))
     report = recover(src, out)
     assert [item.episode for item in report.lost] == holders
-    assert all("checksum" in item.reason and "state/cell" in item.reason
+    assert all("checksum" in item.reason and "state/.packed" in item.reason
                for item in report.lost)
     assert len(report.recovered) == 8 - len(holders)
     with Recording.open(out) as rec, Recording.open(recorded) as intact_rec:
