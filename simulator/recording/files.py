@@ -36,8 +36,8 @@ class FileSide:
 
     def __init__(self, file: h5py.File, compression: str):
         self.file = file
-        self.factory = DatasetFactory(compression)
         self.version = int(file.attrs.get("format_version", 1))
+        self.factory = DatasetFactory(compression, checksum=self.version >= 2)
         self.tables = TableFile(file, self.factory) if self.version >= 2 else None
         self.episodes: dict[str, EpisodeGroupFile] = {}
         self._root: tuple[str, bytes] | None = None  # salvage.root_blob of the file

@@ -75,10 +75,13 @@ class DatasetFactory:
     would outweigh a few hundred bytes of data.
     """
 
-    def __init__(self, compression: str):
+    def __init__(self, compression: str, checksum: bool = False):
+        """``checksum``: chunks carry a Fletcher-32 checksum that HDF5 checks on every read
+        (layout v2), so a damaged chunk is an error, never different rows."""
         if compression not in COMPRESSIONS:
             raise UserError(f"compression {compression!r}: choose from {', '.join(COMPRESSIONS)}")
         self.compression = compression
+        self.checksum = checksum
         self._dcpl: dict[tuple[int, ...] | None, Any] = {}
         self._types: dict[np.dtype, Any] = {}
         self._spaces: dict[tuple[tuple[int, ...], bool], Any] = {}
@@ -99,6 +102,8 @@ class DatasetFactory:
                     dcpl.set_deflate(_GZIP_LEVEL)
                 else:
                     dcpl.set_filter(h5py.h5z.FILTER_LZF, h5py.h5z.FLAG_OPTIONAL)
+                if self.checksum:  # last: it checks the bytes as stored
+                    dcpl.set_fletcher32()
                 dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
             dcpl.set_obj_track_times(False)  # deterministic bytes, fewer header updates
             self._dcpl[chunks] = dcpl

@@ -336,7 +336,8 @@ class TableFile:
         """The index table ``name`` (created on first use)."""
         table = self._index_ds.get(name)
         if table is None:
-            kwargs = {} if dtype is _STR_DTYPE else {"compression": "lzf", "shuffle": True}
+            kwargs = {} if dtype is _STR_DTYPE else {"compression": "lzf", "shuffle": True,
+                                                      "fletcher32": True}
             ds = self.file.create_dataset(name, (0,), dtype=dtype, maxshape=(None,),
                                           chunks=(_INDEX_CHUNK_ROWS,), **kwargs)
             table = self._index_ds[name] = _IndexTable(ds, dtype)

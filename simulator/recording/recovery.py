@@ -259,7 +259,8 @@ def _write(source: Path, output: Path, root: dict[str, Any], records: list[salva
             f.attrs["recovered_from"] = str(source)
             f.attrs["recovered_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
             f.attrs["recovered_lost"] = json.dumps([item.episode for item in lost])
-            factory = DatasetFactory(str(root.get("compression", "lzf")))
+            factory = DatasetFactory(str(root.get("compression", "lzf")),
+                                     checksum=_is_v2(records))
             if _is_v2(records):
                 f.attrs["recovered_names"] = json.dumps([rec.episode for rec in records])
                 rows = _decode_v2(records, data, factory)

@@ -77,7 +77,7 @@ def _chunk_offsets(path: Path) -> list[int]:
 
 def _damaged_copies(recorded: Path, tmp_path: Path) -> list[tuple[int, Path]]:
     data = recorded.read_bytes()
-    offsets = sorted(set(np.linspace(0, len(data) - 16, 10).astype(int).tolist()
+    offsets = sorted(set(np.linspace(0, len(data) - 16, 24).astype(int).tolist()
                          + [off + 4 for off in _chunk_offsets(recorded)]))
     copies = []
     for off in offsets:
@@ -105,7 +105,9 @@ def test_damage_wherever_the_file_holds_something_is_one_line_and_exit_2(recorde
             assert result.exit_code == 2, (off, args[0], result.output)
             assert len(lines) == 1 and str(path) in lines[0], (off, args[0], result.output)
         assert not (tmp_path / f"v{off}.gif").exists()
-    assert n_found >= 6  # most of a small file is metadata and chunks
+    # A small v2 file also holds unused room (chunk-index nodes sized for more chunks):
+    # damage there changes nothing read, and is skipped above.
+    assert n_found >= 6
 
 
 def test_an_intact_recording_still_inspects_and_exports(recorded, tmp_path):

@@ -12,6 +12,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import assert_same_recordings
 
 from simulator.cli import main
 from simulator.errors import UserError
@@ -29,7 +30,6 @@ from simulator.scene import Scene
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEMO_V1 = DATA / "demo_v1.h5"  # recordings/demo.h5 as shipped before v2 (no salvage)
 SHORT_V1 = DATA / "short_v1.h5"  # record walled_maze --episodes 2 --seed 7, v1 writer
-STEP_PATHS = ("actions", "rewards", "terminations", "truncations", "events")
 
 
 @pytest.fixture(scope="module")
@@ -45,31 +45,9 @@ def fresh(tmp_path_factory) -> dict[int, Path]:
     return out
 
 
-def _contents(path: Path) -> dict[str, object]:
-    out: dict[str, object] = {}
-    with Recording.open(path) as rec:
-        out["/"] = {k: v for k, v in rec.attrs.items()
-                    if k not in ("created_utc", "format_version", "steersim_version",
-                                 "versions", "scene_path")}
-        for ep in rec:
-            out[ep.name + "@"] = ep.attributes
-            for name in [*ep.paths("state/"), *STEP_PATHS, *ep.paths("agent/"),
-                         *ep.paths("metrics/")]:
-                if ep.has(name):
-                    out[f"{ep.name}/{name}"] = ep.rows(name)
-    return out
-
-
 def _assert_same(a: Path, b: Path) -> None:
-    left, right = _contents(a), _contents(b)
-    assert left.keys() == right.keys()
-    for key, value in left.items():
-        if isinstance(value, np.ndarray):
-            other = right[key]
-            assert value.dtype == other.dtype and value.shape == other.shape, key
-            assert value.tobytes() == other.tobytes(), key
-        else:
-            assert value == right[key], key
+    assert_same_recordings(a, b, skip_root=("created_utc", "format_version",
+                                            "steersim_version", "versions", "scene_path"))
 
 
 def test_new_recordings_are_v2_and_hold_what_v1_holds(fresh):

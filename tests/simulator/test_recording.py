@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers import REC_TEST_SCENE as SCENE_TOML
+from helpers import assert_same_recordings
 
 from simulator.cli import main
 from simulator.errors import UserError
@@ -232,37 +233,8 @@ def test_an_episode_ended_early_gets_its_rows_at_once_and_later_events_at_the_en
         assert all(check.ok for check in verify(rec))
 
 
-STEP_PATHS = ("actions", "rewards", "terminations", "truncations", "events")
-
-
-def _contents(path: Path) -> dict[str, object]:
-    """Every episode's attributes and rows, read through the reader whatever the layout,
-    and the root attributes (the creation time left out). Where the rows lie in the file
-    (chunks, segments, padding, salvage records) is not compared: it depends on when the
-    writer flushed."""
-    out: dict[str, object] = {}
-    with Recording.open(path) as rec:
-        out["/"] = {k: v for k, v in rec.attrs.items() if k != "created_utc"}
-        for ep in rec:
-            out[ep.name + "@"] = ep.attributes
-            paths = [*ep.paths("state/"), *STEP_PATHS, *ep.paths("agent/"),
-                     *ep.paths("metrics/")]
-            for name in paths:
-                if ep.has(name):
-                    out[f"{ep.name}/{name}"] = ep.rows(name)
-    return out
-
-
 def _assert_same_contents(a: Path, b: Path) -> None:
-    left, right = _contents(a), _contents(b)
-    assert left.keys() == right.keys()
-    for key, value in left.items():
-        other = right[key]
-        if isinstance(value, np.ndarray):
-            assert value.dtype == other.dtype and value.shape == other.shape, key
-            assert value.tobytes() == other.tobytes(), key
-        else:
-            assert str(value) == str(other), key
+    assert_same_recordings(a, b)
 
 
 def _locate(f: h5py.File, episode: int, path: str, row: int
