@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import assert_same_recordings
+from helpers import assert_same_recordings, loaded_after_import
 
 from simulator.cli import main
 from simulator.errors import UserError
@@ -184,3 +184,12 @@ def test_a_newer_format_is_refused(fresh, tmp_path):
         f.attrs["format_version"] = 3
     with pytest.raises(UserError, match="reads up to v2: upgrade steersim"):
         Recording.open(newer)
+
+
+def test_the_writer_process_loads_no_engine():
+    """The writer process imports simulator.recording.server: numpy and h5py, never
+    numba, the engine, the agents or a GUI (it must start in a fraction of a second)."""
+    watched = ("numba", "simulator.session", "simulator.scene", "simulator.drivers",
+               "agents", "pygame", "PySide6", "simulator.recording.capture",
+               "simulator.recording.reader")
+    assert loaded_after_import("simulator.recording.server", watched) == set()

@@ -296,7 +296,7 @@ def test_user_errors_are_one_line(recorded, tmp_path):
         "no such file": [str(tmp_path / "nope.h5"), "-o", str(tmp_path / "x.h5")],
         "already exists": [str(recorded), "-o", str(out)],
         "damaged file itself": [str(recorded), "-o", str(recorded), "--force"],
-        "holds no salvage records": [str(ROOT / "recordings" / "demo.h5"), "-o",
+        "holds no salvage records": [str(ROOT / "tests" / "data" / "demo_v1.h5"), "-o",
                                      str(tmp_path / "y.h5")],
     }
     for message, args in cases.items():
