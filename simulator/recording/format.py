@@ -124,6 +124,7 @@ SEGMENT_DTYPE = np.dtype([("episode", "<u4"), ("table", "<u2"), ("row", "<u8"),
                           ("start", "<u8"), ("n", "<u4")])
 TABLE_CHUNK_BYTES = 16 << 10  # target chunk of a shared table (appends pad to whole chunks)
 TABLE_MAX_CHUNK_ROWS = 1024
+BULK_ROW_BYTES = 1 << 10  # a table of rows this wide gets CHUNK_BYTES chunks (as v1)
 # Datasets whose rows are at most this many bytes are packed into one compound table per
 # kind — the state fields, the step rows — written, indexed and salvaged as one.
 PACK_ROW_BYTES = 256

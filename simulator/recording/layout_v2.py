@@ -39,6 +39,8 @@ from simulator.recording import salvage
 from simulator.recording.blocks import Block
 from simulator.recording.format import (
     AGENTS,
+    BULK_ROW_BYTES,
+    CHUNK_BYTES,
     EPISODE_DTYPE,
     PACK_METRICS,
     PACK_ROW_BYTES,
@@ -101,7 +103,10 @@ class _Table:
         self.fields = list(dtype.names) if path in PACKS else None
         self.dtype, self.row = dtype, row
         row_bytes = self.row_bytes = dtype.itemsize * int(np.prod(row, dtype=np.int64))
-        self.chunk = rows_per_chunk(row_bytes, TABLE_MAX_CHUNK_ROWS, TABLE_CHUNK_BYTES)
+        # Small chunks where appends are small (padding a chunk costs little); a bulk
+        # field's (a thermal room) chunks as large as v1's, so few chunks per row written.
+        chunk_bytes = CHUNK_BYTES if row_bytes >= BULK_ROW_BYTES else TABLE_CHUNK_BYTES
+        self.chunk = rows_per_chunk(row_bytes, TABLE_MAX_CHUNK_ROWS, chunk_bytes)
         self.dsid: Any = None
         self.n = 0  # rows in the dataset (padding included)
         self.pending: list[np.ndarray] = []
@@ -251,8 +256,13 @@ class TableFile:
         self._steps_dirty.append(episode.k)  # written with the rows (a hard flush)
 
     def stream(self, name: str, parts: Mapping[str, np.ndarray], capacity: int) -> None:
+        """Rows of bulk state fields handed over a chunk at a time, ahead of their block:
+        written at once when they fill whole chunks, so their compression overlaps the
+        run as it does in v1."""
         for path, rows in parts.items():
             self.put(name, path, rows)
+        self._write_tables([table for table in self.tables
+                            if table.n_pending and table.n_pending % table.chunk == 0])
 
     def add_metrics(self, name: str, series: Mapping[str, np.ndarray]) -> None:
         """Store metric series (a name stored again is replaced): packed into one table
@@ -352,8 +362,15 @@ class TableFile:
         if self._segments and (everything or pending >= SOFT_FLUSH_BYTES):
             # A soft flush writes only the tables with a whole chunk waiting (bulk state
             # streamed in), so the small ones are not padded at every flush.
-            offsets = {table.tid: self._append_table(table) for table in self.tables
-                       if table.n_pending and (everything or table.n_pending >= table.chunk)}
+            self._write_tables([table for table in self.tables if table.n_pending and (
+                everything or table.n_pending >= table.chunk)])
+        self._write_index(everything)
+
+    def _write_tables(self, tables: list[_Table]) -> None:
+        """Append the pending rows of ``tables`` and write their segments (and the empty
+        segments waiting, which need no rows)."""
+        if tables or any(not item[3] for item in self._segments):
+            offsets = {table.tid: self._append_table(table) for table in tables}
             written, kept = [], []
             for item in self._segments:  # an empty one (no events yet) needs no rows
                 (written if item[1].tid in offsets or not item[3] else kept).append(item)
@@ -378,6 +395,10 @@ class TableFile:
                 segments.ds.attrs["tables"] = json.dumps([[t.name, t.path, t.fields]
                                                           for t in self.tables])
                 self._tables_listed = len(self.tables)
+
+    def _write_index(self, everything: bool) -> None:
+        """Write the index rows changed (with ``everything``, those whose total_steps
+        alone changed, too)."""
         if everything and self._steps_dirty:
             self._dirty += self._steps_dirty
             self._steps_dirty = []
