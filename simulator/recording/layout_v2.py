@@ -2,10 +2,8 @@
 
 Layout v1 gives each episode a group of about twenty datasets, and HDF5 needs 20-40 µs to
 create each one, so a short episode cost the writer 1-2 ms whatever it held. In v2 the
-objects are made once per recording: one table per dataset path (``state/<field>``,
-``actions``, ``rewards``, ``terminations``, ``truncations``, ``agent/<key>/<field>``,
-``events``, ``metrics/<name>``) holds the rows of every episode, and an index says
-which rows are whose (docs/recording-format.md, "Layout v2")::
+objects are made once per recording: shared tables hold the rows of every episode, and an
+index says which rows are whose (docs/recording-format.md, "Layout v2")::
 
     /episodes          (n_episodes,) EPISODE_DTYPE: run, lane, seed, n_copies,
                        total_steps, status (0 running, 1 complete, 2 interrupted)
@@ -14,14 +12,22 @@ which rows are whose (docs/recording-format.md, "Layout v2")::
     /segments          (n_segments,) SEGMENT_DTYPE: episode, table, row, start, n —
                        rows [row, row + n) of the table are the episode's rows
                        [start, start + n); attribute ``tables``: JSON list of
-                       [table name, dataset path], the table ids
+                       [table name, table path, packed dataset paths or null]
+
+A dataset whose rows are at most ``PACK_ROW_BYTES`` is a field of a packed compound
+table: ``state/.packed`` (the small state fields), ``.steps`` (actions, rewards,
+terminations, truncations and every agent's internals stacked as ``agent/*/<name>``),
+``metrics/.packed``; a wider one (a thermal room, the metrics funnel) and ``events`` have
+a table of their own under their path. One append then writes a block's state, another
+its step rows.
 
 Rows handed over (ops ``write``, ``stream``, ``events``, ``add_metrics``) are kept in
-memory and written at the next flush, one append per table for everything pending: a
-run's episodes, or several runs' when the writer is busy, cost one HDF5 write per table.
-Each append starts on a chunk boundary and is padded with zero rows to whole chunks (no
-index points at the padding), so a chunk is written once and never rewritten: the
-salvage record of a finished episode names chunks whose bytes stay as they are.
+memory and written at the next flush (bulk rows streamed in: as soon as they fill whole
+chunks), one append per table for everything pending: a run's episodes cost one HDF5
+write per table. Each append starts on a chunk boundary and is padded with zero rows to
+whole chunks (no segment points at the padding), so a chunk is written once and never
+rewritten: the salvage record of a finished episode names chunks whose bytes stay as they
+are. Chunks carry a Fletcher-32 checksum, so damage is a read error, never other rows.
 """
 
 from __future__ import annotations
@@ -116,7 +122,9 @@ class _Table:
     def chunks_of(self, start: int, n: int, fd: int) -> list[list[int]]:
         """[address, size, filter mask, crc32, *offset] of every chunk holding table rows
         [start, start + n); each is written once, so what was read stays true."""
-        out = []
+        out: list[list[int]] = []
+        if not self.row_bytes:
+            return out  # rows of zero bytes: HDF5 stores no chunk
         zeros = (0,) * len(self.row)
         for ci in range(start // self.chunk, (start + n - 1) // self.chunk + 1):
             entry = self.chunk_info.get(ci)
@@ -237,7 +245,8 @@ class TableFile:
         packs: dict[str, list[tuple[str, np.ndarray]]] = {}
         for path, rows in _agents_stacked(block.arrays(), block.agent_keys).items():
             row_bytes = rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
-            if row_bytes <= PACK_ROW_BYTES and rows.dtype.fields is None:
+            # (HDF5 has no compound field of a zero-sized shape: such rows stay apart.)
+            if 0 < row_bytes <= PACK_ROW_BYTES and rows.dtype.fields is None:
                 packs.setdefault(PACK_STATE if path.startswith("state/") else PACK_STEPS,
                                  []).append((path, rows))
             else:
@@ -272,7 +281,7 @@ class TableFile:
         merged = {f"metrics/{metric}": np.ascontiguousarray(rows)
                   for metric, rows in episode.metrics.items()}
         small = {path: rows for path, rows in merged.items()
-                 if rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
+                 if 0 < rows.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
                  <= PACK_ROW_BYTES and rows.dtype.fields is None and rows.ndim >= 1}
         if len(small) < 2 or len({len(rows) for rows in small.values()}) != 1:
             small = {}

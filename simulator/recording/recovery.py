@@ -364,7 +364,7 @@ def _decode_v2(records: list[salvage.Record], data: Any, factory: DatasetFactory
                 pieces = []
                 for first_row, start, n in ds["segments"]:
                     rows = np.empty((n,) + row, dtype)
-                    if n:
+                    if rows.size:
                         space = table.get_space()
                         space.select_hyperslab((first_row,) + (0,) * len(row), (n,) + row)
                         table.read(h5py.h5s.create_simple((n,) + row), space, rows)
