@@ -190,6 +190,20 @@ def _cpu_ticks() -> tuple[int, int] | None:
     return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # busy, total (all cpus)
 
 
+def _hdf5_objects(path: object) -> int:
+    """Groups and datasets in the HDF5 file ``path`` (the root group not counted)."""
+    import h5py
+
+    count = [0]
+
+    def visit(name: str, obj: object) -> None:
+        count[0] += 1
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return count[0]
+
+
 def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, object]:
     """What the HDF5 recorder costs: the same runs stepped with and without it
     (:func:`simulator.recording.record` against :func:`~simulator.recording.run_episodes`,
@@ -200,9 +214,15 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
     walled_maze/anywhere at the scene's ensemble with metrics over several runs, and the
     thermostat scene's 1800 steps with one copy — and, labelled as such, the worst case:
     single-copy runs of short maze episodes, where the fixed HDF5 cost of an episode
-    (about twenty datasets, ~1.4 ms of h5py work) exceeds the simulation itself (~0.5 ms).
-    Each recorded run writes a new file (the old one is removed untimed), as recordings
-    normally do. docs/recording-format.md ("What recording costs") explains each case.
+    (in layout v1, about twenty datasets, ~1.1 ms of h5py work) exceeded the simulation
+    itself (~0.5 ms). Each recorded run writes a new file (the old one is removed untimed),
+    as recordings normally do. docs/recording-format.md ("What recording costs") explains
+    each case.
+
+    Every case is recorded in layout v2 (what ``record`` writes) and, interleaved with it,
+    in layout v1 (``format_version=1``): keys ending in ``_v1`` are v1's figures, the others
+    v2's. ``recording_objects_per_episode`` counts HDF5 groups and datasets of the file per
+    episode, ``recording_bytes_per_episode`` its size per episode.
 
     Other jobs on the machine skew wall times, so each timed run also measures the CPU the
     rest of the machine used meanwhile (Linux); the best of the quiet runs is reported when
@@ -253,60 +273,81 @@ def _bench_recording(quick: bool, say: Callable[[str], None]) -> dict[str, objec
     repeats = 3 if quick else 5
     out: dict[str, object] = {}
     loads: list[float] = []
+    # Layout v2 (what record writes) and, side by side, layout v1 (format_version=1):
+    # the keys without a suffix are v2's, those ending in _v1 the same figure for v1.
+    versions = ((2, ""), (1, "_v1"))
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "bench.h5"
         for suffix, scene, dist, n_copies, runs, what in cases:
             say(f"recording: {what}: {runs} runs x {len(scene.model.lanes)} lanes,"
-                f" {n_copies} copies, with and without the recorder")
+                f" {n_copies} copies, with and without the recorder (layouts v2, v1)")
             kwargs = {"episodes": runs, "n_copies": n_copies, "distribution": dist}
-            results = []
+            results: dict[str, list] = {tag: [] for _, tag in versions}
 
-            def with_recorder(scene=scene, kwargs=kwargs, results=results) -> None:
-                results.append(record(scene, target, force=True, handle_signals=False,
-                                      **kwargs))
+            def with_recorder(version: int, scene=scene, kwargs=kwargs,
+                              results=results) -> None:
+                tag = dict(versions)[version]
+                results[tag].append(record(scene, target, force=True, handle_signals=False,
+                                           format_version=version, **kwargs))
 
             def without(scene=scene, kwargs=kwargs) -> None:
                 run_episodes(scene, **kwargs)
 
-            with_recorder()  # warm-up: compilation, caches
+            for version, _ in versions:  # warm-up: compilation, caches
+                with_recorder(version)
             without()
-            timings: dict[str, list[tuple[float, float | None]]] = {"with": [], "off": []}
+            timings: dict[str, list[tuple[float, float | None]]] = {"off": []}
             one_thread = suffix == "" and numba.get_num_threads() > 1
+            sizes: dict[str, int] = {}
+            objects: dict[str, int] = {}
             for _ in range(repeats):  # interleaved: load changes hit both alike
-                target.unlink(missing_ok=True)  # a new file, as a recording normally writes
-                timings["with"].append(timed(with_recorder))
+                for version, tag in versions:
+                    target.unlink(missing_ok=True)  # a new file, as recordings normally are
+                    timings.setdefault(f"with{tag}", []).append(
+                        timed(lambda v=version: with_recorder(v)))
+                    sizes[tag] = target.stat().st_size
+                    objects[tag] = _hdf5_objects(target)
                 timings["off"].append(timed(without))
                 if one_thread:
                     threads = numba.get_num_threads()
                     numba.set_num_threads(1)
                     try:
-                        target.unlink(missing_ok=True)
-                        timings.setdefault("with_1", []).append(timed(with_recorder))
+                        for version, tag in versions:
+                            target.unlink(missing_ok=True)
+                            timings.setdefault(f"with_1{tag}", []).append(
+                                timed(lambda v=version: with_recorder(v)))
                         timings.setdefault("off_1", []).append(timed(without))
                     finally:
                         numba.set_num_threads(threads)
             loads += [other for samples in timings.values() for _, other in samples
                       if other is not None]
-            best_with, best_off = best(timings["with"]), best(timings["off"])
-            last = results[-1]
+            best_off = best(timings["off"])
             name = suffix or "_maze_ensemble"
-            out[f"recording_overhead{suffix}"] = best_with / best_off
-            if one_thread:
-                out["recording_overhead_1_thread"] = (best(timings["with_1"])
-                                                      / best(timings["off_1"]))
-            out[f"recording_writer{name}"] = last.writer
-            # The share of the recorded run the simulation's thread spent in the recorder
-            # (capturing rows, handing them over, writing inline, waiting at the end).
-            in_writer = min(r.seconds_in_writer for r in results[1:])
-            out[f"recording_time_in_writer{suffix}"] = in_writer / best_with
-            h5py_seconds = min(r.seconds_in_background for r in results[1:])
-            if suffix == "":
-                out["recording_ms_per_episode"] = h5py_seconds / last.episodes * 1e3
-                out["recording_bytes_per_episode"] = target.stat().st_size / last.episodes
-            elif suffix == "_thermal_1_copy":
-                out["recording_write_mb_per_s"] = last.bytes_recorded / 1e6 / h5py_seconds
-            else:
-                out["recording_ms_per_episode_worst"] = h5py_seconds / last.episodes * 1e3
+            for _, tag in versions:
+                best_with = best(timings[f"with{tag}"])
+                measured = results[tag][1:]  # the timed ones (0 was the warm-up)
+                last = measured[-1]
+                out[f"recording_overhead{suffix}{tag}"] = best_with / best_off
+                if one_thread:
+                    out[f"recording_overhead_1_thread{tag}"] = (
+                        best(timings[f"with_1{tag}"]) / best(timings["off_1"]))
+                out[f"recording_writer{name}{tag}"] = last.writer
+                # The share of the recorded run the simulation's thread spent in the
+                # recorder (capturing rows, handing them over, waiting at the end).
+                in_writer = min(r.seconds_in_writer for r in measured)
+                out[f"recording_time_in_writer{suffix}{tag}"] = in_writer / best_with
+                h5py_seconds = min(r.seconds_in_background for r in measured)
+                out[f"recording_objects_per_episode{suffix}{tag}"] = (
+                    objects[tag] / last.episodes)
+                out[f"recording_bytes_per_episode{suffix}{tag}"] = sizes[tag] / last.episodes
+                if suffix == "":
+                    out[f"recording_ms_per_episode{tag}"] = h5py_seconds / last.episodes * 1e3
+                elif suffix == "_thermal_1_copy":
+                    out[f"recording_write_mb_per_s{tag}"] = (last.bytes_recorded / 1e6
+                                                             / h5py_seconds)
+                else:
+                    out[f"recording_ms_per_episode_worst{tag}"] = (h5py_seconds
+                                                                   / last.episodes * 1e3)
     out["recording_other_load_cpus"] = round(statistics.median(loads), 2) if loads else None
     from simulator.recording import writer_process_available, writer_process_start_seconds
 

@@ -212,7 +212,7 @@ def _progress(message: str) -> None:
     click.echo(f"… {message}", err=True)
 
 
-# --- recordings: record, inspect, verify (simulator/recording.py; docs/recording-format.md) --
+# --- recordings: record, inspect, verify (simulator/recording/; docs/recording-format.md) --
 @main.command()
 @click.argument("scene", default=DEFAULT_SCENE)
 @click.option("--episodes", type=click.IntRange(min=1), default=1, show_default=True,
@@ -387,7 +387,7 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes} B"
 
 
-# --- recover: salvage a damaged recording (simulator/recovery.py) -------------------------
+# --- recover: salvage a damaged recording (simulator/recording/recovery.py) -------------
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=True))
 @click.option("-o", "--output", required=True, type=click.Path(),
@@ -399,7 +399,7 @@ def recover(file: str, output: str, force: bool) -> None:
 
     Exits 0 when at least one episode was recovered, 2 when none could be.
     """
-    from simulator.recovery import recover as salvage
+    from simulator.recording.recovery import recover as salvage
 
     report = salvage(file, output, force=force)
     for lost in report.lost:

@@ -194,8 +194,7 @@ class Reel:
                 reel._blocks.clear()
             stop = min(start + _BLOCK_STEPS, reel.n_steps + 1)
             with reading(self.path):
-                block = {name: ds[start:stop]
-                         for name, ds in reel.episode.group["state"].items()}
+                block = reel.episode.state_rows(start, stop)
             reel._blocks[start] = block
         return self._state_type(**{name: rows[t - start][None] for name, rows in block.items()})
 

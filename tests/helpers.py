@@ -124,3 +124,37 @@ def loaded_after_import(modules: str, watched: tuple[str, ...]) -> set[str]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     return set(filter(None, out.stdout.strip().split(",")))
+
+
+RECORDED_STEP_PATHS = ("actions", "rewards", "terminations", "truncations", "events")
+
+
+def recording_contents(path, skip_root: tuple[str, ...] = ("created_utc",)) -> dict:
+    """Every episode's attributes and rows of a recording, read through the reader
+    whatever its layout, and its root attributes (``skip_root`` left out). Where the rows
+    lie in the file (chunks, segments, padding, salvage records) is not included."""
+    from simulator.recording import Recording
+
+    out: dict = {}
+    with Recording.open(path) as rec:
+        out["/"] = {k: v for k, v in rec.attrs.items() if k not in skip_root}
+        for ep in rec:
+            out[ep.name + "@"] = ep.attributes
+            for name in [*ep.paths("state/"), *RECORDED_STEP_PATHS, *ep.paths("agent/"),
+                         *ep.paths("metrics/")]:
+                if ep.has(name):
+                    out[f"{ep.name}/{name}"] = ep.rows(name)
+    return out
+
+
+def assert_same_recordings(a, b, skip_root: tuple[str, ...] = ("created_utc",)) -> None:
+    """The two recordings hold the same episodes, attributes and rows, bit for bit."""
+    left, right = recording_contents(a, skip_root), recording_contents(b, skip_root)
+    assert left.keys() == right.keys()
+    for key, value in left.items():
+        other = right[key]
+        if isinstance(value, np.ndarray):
+            assert value.dtype == other.dtype and value.shape == other.shape, key
+            assert value.tobytes() == other.tobytes(), key
+        else:
+            assert value == other, key

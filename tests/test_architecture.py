@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 _WORLD_ENGINE = ("kernels", "rules", "objective", "policies", "observe", "learned", "goals",
                  "sense", "scene")
 _WORLD_SESSION = ("driver", "basin")
-_SINKS = ("simulator.recording", "simulator.h5file", "simulator.salvage", "simulator.recovery",
-          "simulator.render", "simulator.export", "simulator.reel", "simulator.present",
-          "simulator.plots")
+_SINKS = ("simulator.recording", "simulator.render", "simulator.export", "simulator.reel",
+          "simulator.present", "simulator.plots")
 _FRONT = ("simulator.cli", "simulator.__main__", "simulator.gui", "simulator.bench",
           "simulator.envs", "simulator.sweep", "agents.examples")
 
@@ -130,5 +129,5 @@ def test_every_world_kind_is_one_package():
     the old per-world folders are gone."""
     for gone in ("simulator/drivers", "simulator/thermal_scene.py", "simulator/arena_scene.py",
                  "agents/maze.py", "agents/thermal.py", "agents/arena.py",
-                 "simulator/render/maze.py"):
+                 "simulator/render/maze.py", "simulator/recording.py", "simulator/h5file.py"):
         assert not (ROOT / gone).exists(), gone

@@ -56,7 +56,9 @@ def _contents(path: Path) -> dict[str, object] | None:
             def visit(name: str, obj: object) -> None:
                 out[name + "@"] = {k: repr(v) for k, v in obj.attrs.items()}
                 if isinstance(obj, h5py.Dataset):
-                    out[name] = obj[()].tobytes()
+                    values = obj[()]  # text (v2's JSON index columns) by value, not pointer
+                    out[name] = (repr(values.tolist()) if values.dtype == object
+                                 else values.tobytes())
 
             f.visititems(visit)
     except Exception:
@@ -67,7 +69,7 @@ def _contents(path: Path) -> dict[str, object] | None:
 def _chunk_offsets(path: Path) -> list[int]:
     """File offsets of a few compressed data chunks (what export used to read past)."""
     with h5py.File(path, "r") as f:
-        group = f["episode_0/state"]
+        group = f["state"] if "state" in f else f["episode_0/state"]  # layout v2, v1
         chunked = [ds for ds in group.values() if ds.chunks is not None]
         assert chunked, "the test scene should give chunked state fields"
         return [ds.id.get_chunk_info(0).byte_offset for ds in chunked[:3]]
@@ -75,7 +77,7 @@ def _chunk_offsets(path: Path) -> list[int]:
 
 def _damaged_copies(recorded: Path, tmp_path: Path) -> list[tuple[int, Path]]:
     data = recorded.read_bytes()
-    offsets = sorted(set(np.linspace(0, len(data) - 16, 10).astype(int).tolist()
+    offsets = sorted(set(np.linspace(0, len(data) - 16, 24).astype(int).tolist()
                          + [off + 4 for off in _chunk_offsets(recorded)]))
     copies = []
     for off in offsets:
@@ -103,7 +105,9 @@ def test_damage_wherever_the_file_holds_something_is_one_line_and_exit_2(recorde
             assert result.exit_code == 2, (off, args[0], result.output)
             assert len(lines) == 1 and str(path) in lines[0], (off, args[0], result.output)
         assert not (tmp_path / f"v{off}.gif").exists()
-    assert n_found >= 6  # most of a small file is metadata and chunks
+    # A small v2 file also holds unused room (chunk-index nodes sized for more chunks):
+    # damage there changes nothing read, and is skipped above.
+    assert n_found >= 6
 
 
 def test_an_intact_recording_still_inspects_and_exports(recorded, tmp_path):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers import REC_TEST_SCENE as SCENE_TOML
+from helpers import assert_same_recordings
 
 from simulator.cli import main
 from simulator.core.errors import UserError
@@ -124,16 +125,31 @@ def test_events_table_holds_scheduled_perturbations(recorded):
 
 
 def test_datasets_are_chunked_compressed_and_written_in_blocks(recorded):
+    """Layout v2: shared tables, chunked, resizable and compressed, small datasets packed
+    into one compound table per kind; every append starts on a chunk boundary (whole
+    chunks, never rewritten); an episode's rows are found through the segments index."""
+    from simulator.recording.index import Index
+
     with h5py.File(recorded) as f:
-        long = max((f[name] for name in f), key=lambda g: g["state/t"].shape[0])
-        n = long["actions"].shape[0]
-        assert n > 4  # several blocks of 4 steps were appended
-        for path in ("state/cell", "state/agent_pos", "actions", "rewards"):
-            ds = long[path]
-            assert ds.chunks is not None and ds.maxshape[0] is None, path
-            assert ds.compression == "lzf" and ds.shuffle, path
-        assert long["state/cell"].shape[0] == n + 1
-        assert long["terminations"].dtype == bool
+        assert f.attrs["format_version"] == 2
+        assert not [name for name in f if name.removeprefix("episode_").isdigit()]  # no groups
+        index = Index(f)
+        long = max(range(index.n_episodes), key=lambda k: index.episodes[k]["total_steps"])
+        layout = index.layout(long)
+        state, steps = layout["state/.packed"], layout[".steps"]
+        n = sum(seg[3] for seg in steps)
+        assert n > 4 and len(steps) > 1  # several blocks of 4 steps
+        assert sum(seg[3] for seg in state) == n + 1
+        assert "state/cell" in index.fields(state[0][0])
+        assert {"actions", "rewards", "terminations"} <= set(index.fields(steps[0][0]))
+        for tid in {state[0][0], steps[0][0], layout["events"][0][0]}:
+            ds = index.dataset(tid)
+            assert ds.chunks is not None and ds.maxshape[0] is None, ds.name
+            assert ds.compression == "lzf" and ds.shuffle, ds.name
+            assert ds.shape[0] % ds.chunks[0] == 0, ds.name  # padded to whole chunks
+        assert index.dataset(steps[0][0]).dtype["terminations"] == np.dtype(bool)
+        tables = [table[0] for table in index.tables]
+        assert len(tables) == len(set(tables))
 
 
 def test_episode_seeds_are_deterministic_and_distinct():
@@ -217,41 +233,32 @@ def test_an_episode_ended_early_gets_its_rows_at_once_and_later_events_at_the_en
         assert all(check.ok for check in verify(rec))
 
 
-def _contents(path: Path) -> dict[str, object]:
-    """Every dataset's values and every attribute of a recording, by HDF5 path (the
-    creation time left out, and the salvage records, which say where the rows are stored
-    in the file)."""
-    out: dict[str, object] = {}
-    with h5py.File(path) as f:
-        out["/"] = {k: v for k, v in f.attrs.items() if k != "created_utc"}
-
-        def visit(name: str, obj: object) -> None:
-            out[name + "@"] = {k: v for k, v in obj.attrs.items()
-                               if not k.startswith("salvage")}
-            if isinstance(obj, h5py.Dataset):
-                out[name] = obj[()]
-
-        f.visititems(visit)
-    return out
-
-
 def _assert_same_contents(a: Path, b: Path) -> None:
-    left, right = _contents(a), _contents(b)
-    assert left.keys() == right.keys()
-    for key, value in left.items():
-        other = right[key]
-        if isinstance(value, np.ndarray):
-            assert value.dtype == other.dtype and value.shape == other.shape, key
-            assert value.tobytes() == other.tobytes(), key
-        else:
-            assert str(value) == str(other), key
+    assert_same_recordings(a, b)
+
+
+def _locate(f: h5py.File, episode: int, path: str, row: int
+            ) -> tuple[h5py.Dataset, int, str | None]:
+    """Layout v2: the table holding row ``row`` of episode ``episode``'s ``path``, the
+    row's index in it and, if the table packs several datasets, the field ``path`` is."""
+    from simulator.recording.index import Index
+
+    index = Index(f)
+    for key, segments in index.layout(episode).items():
+        fields = index.fields(segments[0][0])
+        if key != path and path not in (fields or ()):
+            continue
+        for tid, table_row, start, n in segments:
+            if start <= row < start + n:
+                return index.dataset(tid), table_row + row - start, path if fields else None
+    raise KeyError(f"episode_{episode}/{path}: no row {row}")
 
 
 @pytest.mark.parametrize("n_copies", [1, 6])
 def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_copies):
     """Background thread or inline; state rows gathered by address or copied field by
     field; step rows kept as traces or copied each step: the same datasets and values."""
-    from simulator import recording
+    from simulator.recording import writer
 
     def make(name: str, **kwargs) -> Path:
         path = tmp_path / f"{name}.h5"
@@ -262,9 +269,9 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
     reference = make("inline", background=False)
     _assert_same_contents(reference, make("thread", background=True))
     _assert_same_contents(reference, make("process", process=True))
-    monkeypatch.setattr(recording, "_KEEP_TRACE_BYTES", 0)  # copy step rows every step
+    monkeypatch.setattr(writer, "_KEEP_TRACE_BYTES", 0)  # copy step rows every step
     _assert_same_contents(reference, make("copied", background=True))
-    monkeypatch.setattr(recording.RunRecorder, "_rebuild",
+    monkeypatch.setattr(writer.RunRecorder, "_rebuild",
                         lambda self, *a: setattr(self, "_gather", False))  # field by field
     _assert_same_contents(reference, make("by_field", background=False))
     with Recording.open(reference) as rec:
@@ -274,17 +281,17 @@ def test_every_write_path_gives_the_same_file(scene, tmp_path, monkeypatch, n_co
 def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, monkeypatch):
     """The thermal world's rooms are wide rows: on the writer thread they go to the file a
     chunk at a time, ahead of their block; the file holds the same values."""
-    from simulator import h5file
+    from simulator.recording import layout_v2
 
     scene = Scene.load("thermostat")
     streamed = []
-    real_stream = h5file._EpisodeFile.stream
+    real_stream = layout_v2.TableFile.stream
 
-    def counting_stream(self, factory, parts, capacity):
+    def counting_stream(self, name, parts, capacity):
         streamed.append(sorted(parts))
-        return real_stream(self, factory, parts, capacity)
+        return real_stream(self, name, parts, capacity)
 
-    monkeypatch.setattr(h5file._EpisodeFile, "stream", counting_stream)
+    monkeypatch.setattr(layout_v2.TableFile, "stream", counting_stream)
     inline, thread = tmp_path / "inline.h5", tmp_path / "thread.h5"
     threads = numba.get_num_threads()
     record(scene, inline, handle_signals=False, background=False)
@@ -294,7 +301,7 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
     assert streamed and all(paths == ["state/temp"] for paths in streamed)
     _assert_same_contents(inline, thread)
     with h5py.File(thread) as f:
-        temp = f["episode_0/state/temp"]
+        temp = f["state/temp"]
         assert temp.chunks[0] < 1024 and 1024 % temp.chunks[0] == 0
     assert background_pays(Session(scene), 1) and not background_pays(Session(scene), 8)
     assert not background_pays(Session(Scene.load("walled_maze")), 1)
@@ -303,16 +310,17 @@ def test_bulk_state_streamed_a_chunk_at_a_time_gives_the_same_file(tmp_path, mon
 @pytest.mark.parametrize("background", [True, False])
 def test_a_write_error_surfaces_once_and_the_file_stays_readable(
         scene, tmp_path, monkeypatch, background):
-    from simulator import h5file, recording
+    from simulator import recording
+    from simulator.recording import layout_v2
 
-    real_write = h5file._EpisodeFile.write
+    real_write = layout_v2.TableFile.write
 
-    def failing_write(self, *args, **kwargs):
-        if self.name == "episode_2":  # run 1, lane 0: its first block
+    def failing_write(self, name, *args, **kwargs):
+        if name == "episode_2":  # run 1, lane 0: its first block
             raise OSError(28, "No space left on device")
-        return real_write(self, *args, **kwargs)
+        return real_write(self, name, *args, **kwargs)
 
-    monkeypatch.setattr(h5file._EpisodeFile, "write", failing_write)
+    monkeypatch.setattr(layout_v2.TableFile, "write", failing_write)
     out = tmp_path / "full.h5"
     with pytest.raises(recording.RecordingWriteError) as err:
         record(scene, out, episodes=3, block_steps=4, handle_signals=False,
@@ -389,9 +397,13 @@ def test_verify_passes_then_names_an_altered_state_value(recorded, tmp_path):
 
     altered = tmp_path / "altered.h5"
     altered.write_bytes(recorded.read_bytes())
+    with Recording.open(recorded) as rec:
+        name = next(ep.name for ep in rec if ep.n_steps >= 4)
     with h5py.File(altered, "r+") as f:
-        name = next(n for n in sorted(f) if f[n]["actions"].shape[0] >= 4)
-        f[name]["state/agent_pos"][3, 1] += 1
+        table, row, field = _locate(f, int(name.rpartition("_")[2]), "state/agent_pos", 3)
+        packed = table[row:row + 1]
+        packed[field][0, 1] += 1
+        table[row:row + 1] = packed
     with Recording.open(altered) as rec:
         bad = [check for check in verify(rec) if not check.ok]
     assert [(c.episode, c.step, c.field) for c in bad] == [(name, 3, "state/agent_pos")]
@@ -404,9 +416,10 @@ def test_verify_detects_an_altered_event(recorded, tmp_path):
     altered = tmp_path / "event.h5"
     altered.write_bytes(recorded.read_bytes())
     with h5py.File(altered, "r+") as f:
-        events = f["episode_0/events"][()]
-        events[0]["params"][2] = 0.0  # set_noise at step 2 now sets 0 instead of 0.3
-        f["episode_0/events"][...] = events
+        table, row, _ = _locate(f, 0, "events", 0)
+        event = table[row:row + 1]
+        event[0]["params"][2] = 0.0  # set_noise at step 2 now sets 0 instead of 0.3
+        table[row:row + 1] = event
     with Recording.open(altered) as rec:
         bad = [c for c in verify(rec) if not c.ok]
     # Applied at the start of step 2, so first seen in the state after it (t = 3).
@@ -645,24 +658,24 @@ def test_thread_tuning_of_ensemble_runs_changes_nothing_recorded(scene, tmp_path
     """Runs 0 and 1 of a multi-run ensemble recording try two thread counts and the rest
     use the faster: the file holds the same values as with one thread throughout, and the
     caller's thread count is restored."""
-    from simulator import recording
+    from simulator.recording import headless
 
     threads = numba.get_num_threads()
     if threads < 2:
         pytest.skip("one numba thread: nothing to tune")
     seen = []
-    real = recording._run_one
+    real = headless._run_one
 
     def spy(*args, **kwargs):
         seen.append(numba.get_num_threads())
         return real(*args, **kwargs)
 
     tuned, single = tmp_path / "tuned.h5", tmp_path / "single.h5"
-    recording._run_one = spy
+    headless._run_one = spy
     try:
         record(scene, tuned, episodes=4, n_copies=6, handle_signals=False)
     finally:
-        recording._run_one = real
+        headless._run_one = real
     assert seen[:2] == [threads, 1] and numba.get_num_threads() == threads
     numba.set_num_threads(1)
     try:

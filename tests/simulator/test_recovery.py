@@ -3,6 +3,7 @@ cut short (many offsets), altered, or killed mid-record."""
 
 from __future__ import annotations
 
+import json
 import select
 import signal
 import struct
@@ -17,11 +18,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import REC_TEST_SCENE
 
-from simulator import salvage
 from simulator.cli import main
 from simulator.core.errors import UserError
-from simulator.recording import Recording, record, verify
-from simulator.recovery import recover
+from simulator.recording import Recording, record, salvage, verify
+from simulator.recording.recovery import recover
 from simulator.scene import Scene
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,33 +34,61 @@ def scene(tmp_path_factory) -> Scene:
     return Scene.load(path)
 
 
-@pytest.fixture(scope="module")
-def recorded(scene, tmp_path_factory) -> Path:
-    """Four runs (eight episodes) in blocks of 4 steps, with the default writer."""
-    path = tmp_path_factory.mktemp("rec") / "intact.h5"
-    result = record(scene, path, episodes=4, block_steps=4, n_copies=4, handle_signals=False)
+@pytest.fixture(scope="module", params=[2, 1], ids=["v2", "v1"])
+def recorded(scene, tmp_path_factory, request) -> Path:
+    """Four runs (eight episodes) in blocks of 4 steps, with the default writer, in layout
+    v2 (what ``record`` writes) and in layout v1 (``format_version=1``)."""
+    path = tmp_path_factory.mktemp("rec") / f"intact_v{request.param}.h5"
+    result = record(scene, path, episodes=4, block_steps=4, n_copies=4, handle_signals=False,
+                    format_version=request.param)
     assert result.status == "complete" and result.episodes == 8
     return path
+
+
+def _version(path: Path) -> int:
+    with h5py.File(path) as f:
+        return int(f.attrs["format_version"])
+
+
+def _frame_ends(data: bytes, attrs: h5py.AttributeManager, names: list[str]) -> list[int]:
+    """Where each salvage frame held by ``attrs`` (under ``names``) ends in ``data``."""
+    ends = []
+    for key in names:
+        if key not in attrs:
+            break
+        frame = attrs[key].tobytes()
+        at = data.find(frame)
+        assert at >= 0 and data.find(frame, at + 1) < 0
+        ends.append(at + len(frame))
+    return ends
 
 
 def _needed_bytes(path: Path) -> dict[str, int]:
     """Per episode of an intact recording, how many leading bytes of the file it needs:
     the end of its salvage record, of every chunk it stores (HDF5's own chunk index,
-    independent of the record) and of each compact dataset's bytes."""
+    independent of the record) and of each compact dataset's bytes (v1)."""
     data = path.read_bytes()
     out = {}
     with h5py.File(path) as f:
+        if int(f.attrs["format_version"]) >= 2:
+            from simulator.recording.index import Index
+
+            index = Index(f)
+            for k in range(index.n_episodes):
+                ends = _frame_ends(data, f["salvage"].attrs,
+                                   [f"episode_{k}"] + [f"episode_{k}_{i}" for i in range(1, 99)])
+                for tid, row, _, n in (seg for segs in index.layout(k).values()
+                                       for seg in segs):
+                    ds = index.dataset(tid)
+                    for c in range(row // ds.chunks[0], (row + n - 1) // ds.chunks[0] + 1):
+                        offset = (c * ds.chunks[0],) + (0,) * (ds.ndim - 1)
+                        info = ds.id.get_chunk_info_by_coord(offset)
+                        ends.append(info.byte_offset + info.size)
+                out[f"episode_{k}"] = max(ends, default=0)
+            return out
         for name in f:
             group = f[name]
-            ends = []
-            for part in range(1000):
-                key = salvage.attr_name(part)
-                if key not in group.attrs:
-                    break
-                frame = group.attrs[key].tobytes()
-                at = data.find(frame)
-                assert at >= 0 and data.find(frame, at + 1) < 0
-                ends.append(at + len(frame))
+            ends = _frame_ends(data, group.attrs, [salvage.attr_name(i) for i in range(1000)])
 
             def visit(_: str, obj: object, ends: list[int] = ends) -> None:
                 if not isinstance(obj, h5py.Dataset):
@@ -80,27 +108,37 @@ def _needed_bytes(path: Path) -> dict[str, int]:
     return out
 
 
-def _assert_equal_episode(got: h5py.Group, want: h5py.Group) -> None:
-    """Every dataset bit for bit (dtype and shape too) and every attribute equal."""
-    names: list[str] = []
-    want.visit(names.append)
-    got_names: list[str] = []
-    got.visit(got_names.append)
-    assert sorted(got_names) == sorted(names), want.name
-    for path in names:
-        a, b = got[path], want[path]
-        assert isinstance(a, h5py.Dataset) == isinstance(b, h5py.Dataset), path
-        if isinstance(b, h5py.Dataset):
-            x, y = a[()], b[()]
+_STEP_PATHS = ("actions", "rewards", "terminations", "truncations", "events")
+
+
+def _by_name(rec: Recording) -> dict:
+    """The recording's episodes by the name they had when recorded (a v2 recovery numbers
+    them afresh and keeps the old names in ``recovered_names``)."""
+    names = rec.attrs.get("recovered_names")
+    names = json.loads(names) if isinstance(names, str) else [ep.name for ep in rec]
+    return dict(zip(names, rec, strict=True))
+
+
+def _assert_equal_episode(got, want) -> None:
+    """Every dataset's rows bit for bit (dtype and shape too) and every attribute equal."""
+    paths = [*want.paths("state/"), *_STEP_PATHS, *want.paths("agent/"),
+             *want.paths("metrics/")]
+    assert sorted(p for p in paths if got.has(p)) == sorted(p for p in paths if want.has(p))
+    for path in paths:
+        if want.has(path):
+            x, y = got.rows(path), want.rows(path)
             assert x.dtype == y.dtype and x.shape == y.shape, path
             assert x.tobytes() == y.tobytes(), f"{want.name}/{path}"
-    kept = {k: str(v) for k, v in want.attrs.items() if not k.startswith("salvage")}
-    assert {k: str(v) for k, v in got.attrs.items()} == kept, want.name
+    assert {k: str(v) for k, v in got.attributes.items()} == {
+        k: str(v) for k, v in want.attributes.items()}, want.name
 
 
 def test_every_finished_episode_carries_a_salvage_record(recorded):
     with h5py.File(recorded) as f:
-        assert all(salvage.ATTR in f[name].attrs for name in f)
+        if _version(recorded) >= 2:
+            assert sorted(f["salvage"].attrs) == sorted(f"episode_{k}" for k in range(8))
+        else:
+            assert all(salvage.ATTR in f[name].attrs for name in f)
     records = list(salvage.scan(recorded.read_bytes()))
     assert sorted(r.episode for r in records) == [f"episode_{k}" for k in range(8)]
     assert {r.root_attrs["scene_name"] for r in records} == {"rec_test"}
@@ -116,7 +154,8 @@ def test_recover_a_file_cut_at_many_offsets_never_writes_a_wrong_row(recorded, t
     cuts |= {(ends[-2] + ends[-1]) // 2} | {end - 1 for end in ends} | {len(data)}
     runner = CliRunner()
     seen_partial = False
-    with h5py.File(recorded) as intact:
+    with Recording.open(recorded) as intact_rec:
+        intact = _by_name(intact_rec)
         for cut in sorted(cuts):
             src, out = tmp_path / "cut.h5", tmp_path / "recovered.h5"
             src.write_bytes(data[:cut])
@@ -135,13 +174,15 @@ def test_recover_a_file_cut_at_many_offsets_never_writes_a_wrong_row(recorded, t
             assert [line.split(":")[0] for line in lines[:-1]] == lost, (cut, result.output)
             assert lines[-1].startswith(f"recovered {len(expected)} of 8 episodes")
             seen_partial |= 0 < len(lost)
-            with h5py.File(out) as f:
-                assert sorted(f, key=lambda n: int(n.rpartition("_")[2])) == expected
+            with Recording.open(out) as rec:
+                got = _by_name(rec)
+                assert list(got) == expected
                 for name in expected:
-                    _assert_equal_episode(f[name], intact[name])
-                assert f.attrs["n_episodes"] == len(expected)
-                assert f.attrs["status"] == ("complete" if not lost else "interrupted")
-                assert f.attrs["scene_toml"] == intact.attrs["scene_toml"]
+                    _assert_equal_episode(got[name], intact[name])
+                assert rec.attrs["n_episodes"] == len(expected)
+                assert rec.status == ("complete" if not lost else "interrupted")
+                assert rec.scene_toml == intact_rec.scene_toml
+                assert rec.format_version == intact_rec.format_version
     assert seen_partial
 
 
@@ -164,7 +205,42 @@ def test_a_recovered_file_inspects_and_verifies(recorded, tmp_path):
         assert rec.status == "interrupted" and rec.attrs["recovered_from"] == str(src)
 
 
+def test_an_altered_chunk_loses_only_the_episodes_it_holds_rows_of(recorded, tmp_path):
+    """Layout v2: a chunk of a shared table holds rows of every episode flushed with it
+    (a run's lanes); altering it loses those episodes, reported by its checksum, and
+    nothing else."""
+    if _version(recorded) < 2:
+        pytest.skip("layout v2: shared tables")
+    from simulator.recording.index import Index
+
+    data = bytearray(recorded.read_bytes())
+    with h5py.File(recorded) as f:
+        index = Index(f)
+        tid = next(i for i, table in enumerate(index.tables) if table[0] == "state/.packed")
+        ds = index.dataset(tid)
+        info = ds.id.get_chunk_info_by_coord((0,) + (0,) * (ds.ndim - 1))
+        holders = [f"episode_{k}" for k in range(index.n_episodes)
+                   if any(row < ds.chunks[0] for t_id, row, _, n in
+                          index.layout(k)["state/.packed"] if t_id == tid)]
+    assert 0 < len(holders) < 8
+    data[info.byte_offset + info.size // 2] ^= 0x40
+    src, out = tmp_path / "altered.h5", tmp_path / "recovered.h5"
+    src.write_bytes(bytes(data))
+    report = recover(src, out)
+    assert [item.episode for item in report.lost] == holders
+    assert all("checksum" in item.reason and "state/.packed" in item.reason
+               for item in report.lost)
+    assert len(report.recovered) == 8 - len(holders)
+    with Recording.open(out) as rec, Recording.open(recorded) as intact_rec:
+        intact, got = _by_name(intact_rec), _by_name(rec)
+        assert not set(holders) & set(got)
+        for name, episode in got.items():
+            _assert_equal_episode(episode, intact[name])
+
+
 def test_an_altered_chunk_or_compact_dataset_loses_only_its_episode(recorded, tmp_path):
+    if _version(recorded) >= 2:
+        pytest.skip("layout v1: a group of datasets per episode, small ones compact")
     data = bytearray(recorded.read_bytes())
     with h5py.File(recorded) as f:
         info = f["episode_0/state/cell"].id.get_chunk_info(0)
@@ -182,28 +258,34 @@ def test_an_altered_chunk_or_compact_dataset_loses_only_its_episode(recorded, tm
     assert "checksum" in report.lost[0].reason and "state/cell" in report.lost[0].reason
     assert "state/agent_pos" in report.lost[1].reason
     assert len(report.recovered) == 6
-    with h5py.File(out) as f, h5py.File(recorded) as intact:
-        assert "episode_0" not in f and "episode_3" not in f
-        for name in f:
-            _assert_equal_episode(f[name], intact[name])
+    with Recording.open(out) as rec, Recording.open(recorded) as intact_rec:
+        intact, got = _by_name(intact_rec), _by_name(rec)
+        assert "episode_0" not in got and "episode_3" not in got
+        for name, episode in got.items():
+            _assert_equal_episode(episode, intact[name])
 
 
-def test_records_split_over_several_attributes(scene, tmp_path, monkeypatch):
+@pytest.mark.parametrize("version", [2, 1])
+def test_records_split_over_several_attributes(scene, tmp_path, monkeypatch, version):
     """A record larger than one attribute message takes several frames."""
     monkeypatch.setattr(salvage, "PART_BYTES", 700)
     path = tmp_path / "split.h5"
     record(scene, path, episodes=2, block_steps=4, n_copies=4, handle_signals=False,
-           background=False)
+           background=False, format_version=version)
     with h5py.File(path) as f:
-        assert salvage.attr_name(3) in f["episode_0"].attrs
+        if version >= 2:
+            assert "episode_0_3" in f["salvage"].attrs
+        else:
+            assert salvage.attr_name(3) in f["episode_0"].attrs
     needed = _needed_bytes(path)
     src, out = tmp_path / "cut.h5", tmp_path / "recovered.h5"
     src.write_bytes(path.read_bytes()[:max(needed.values()) - 1])
     report = recover(src, out)
     assert len(report.recovered) == 3 and len(report.lost) == 1
-    with h5py.File(out) as f, h5py.File(path) as intact:
-        for name in f:
-            _assert_equal_episode(f[name], intact[name])
+    with Recording.open(out) as rec, Recording.open(path) as intact_rec:
+        intact = _by_name(intact_rec)
+        for name, episode in _by_name(rec).items():
+            _assert_equal_episode(episode, intact[name])
 
 
 def test_user_errors_are_one_line(recorded, tmp_path):
@@ -214,7 +296,7 @@ def test_user_errors_are_one_line(recorded, tmp_path):
         "no such file": [str(tmp_path / "nope.h5"), "-o", str(tmp_path / "x.h5")],
         "already exists": [str(recorded), "-o", str(out)],
         "damaged file itself": [str(recorded), "-o", str(recorded), "--force"],
-        "holds no salvage records": [str(ROOT / "recordings" / "demo.h5"), "-o",
+        "holds no salvage records": [str(ROOT / "tests" / "data" / "demo_v1.h5"), "-o",
                                      str(tmp_path / "y.h5")],
     }
     for message, args in cases.items():
@@ -281,8 +363,9 @@ def test_a_recorder_killed_mid_record_recovers_its_finished_episodes(scene, tmp_
         if src == out:  # HDF5 still opens it: the unfinished ones are named as such
             assert "unfinished (running" in lines[0]
         assert lines[-1].startswith("recovered 2 of 6 episodes")
-        with Recording.open(target) as rec, h5py.File(out) as intact:
-            assert [ep.name for ep in rec] == finished
+        with Recording.open(target) as rec, Recording.open(out) as intact_rec:
+            got, intact = _by_name(rec), _by_name(intact_rec)
+            assert list(got) == finished
             for name in finished:
-                _assert_equal_episode(rec.file[name], intact[name])
+                _assert_equal_episode(got[name], intact[name])
             assert all(check.ok for check in verify(rec))

@@ -1,5 +1,5 @@
 """Salvage records: a self-describing copy of each finished episode's index, inside the
-recording itself, so that :func:`simulator.recovery.recover` can rebuild every finished
+recording itself, so that :func:`simulator.recording.recovery.recover` can rebuild every finished
 episode from a recording HDF5 can no longer open (a copy cut short, a full disk).
 
 HDF5 keeps the links to a recording's episodes (the root group's link index, its B-trees
@@ -119,7 +119,7 @@ class RecordBuilder:
 
     def compact(self, path: str, rows: np.ndarray) -> None:
         """A dataset stored whole in its object header: ``rows`` (n, ...), contiguous, as
-        written. Only its length and CRC-32 are kept: :mod:`simulator.recovery` finds its
+        written. Only its length and CRC-32 are kept: :mod:`simulator.recording.recovery` finds its
         bytes in the file by them."""
         self.entries.append(f'{_fragment(path, rows.dtype, rows.shape[1:])}"n":'
                             f'{rows.shape[0]},"size":{rows.nbytes},"crc":{zlib.crc32(rows)}}}')
@@ -130,6 +130,17 @@ class RecordBuilder:
         mask, crc32, *offset]."""
         self.entries.append(f'{_fragment(path, dtype, tuple(shape[1:]))}"n":{shape[0]},'
                             f'"chunk":{json.dumps(list(chunk))},"chunks":{json.dumps(chunks)}}}')
+
+    def table(self, path: str, name: str, dtype: np.dtype, row: Sequence[int],
+              chunk: Sequence[int], segments: list[list[int]], chunks: list[list[int]]
+              ) -> None:
+        """Layout v2: the episode's rows of dataset ``path`` in the shared table ``name``
+        (chunk shape ``chunk``): ``segments`` rows [table row, episode row, n], ``chunks``
+        rows [address, size, filter mask, crc32, *offset] of every chunk holding them."""
+        n = max((start + k for _, start, k in segments), default=0)
+        self.entries.append(f'{_fragment(path, dtype, tuple(row))}"n":{n},'
+                            f'"table":{json.dumps(name)},"chunk":{json.dumps(list(chunk))},'
+                            f'"segments":{json.dumps(segments)},"chunks":{json.dumps(chunks)}}}')
 
     def frames(self) -> list[np.ndarray]:
         """The record as frames, each a uint8 array for one attribute."""

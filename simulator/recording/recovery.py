@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import json
 import mmap
 import os
@@ -28,15 +29,17 @@ from typing import Any
 import h5py
 import numpy as np
 
-from simulator import salvage
 from simulator.core.errors import UserError
-from simulator.h5file import (
+from simulator.recording import salvage
+from simulator.recording.format import (
     STATUS_COMPLETE,
     STATUS_INTERRUPTED,
-    _DatasetFactory,
-    _new_group,
-    _set_attrs,
+    STATUS_NAMES,
+    STATUS_RUNNING,
 )
+from simulator.recording.hdf5 import DatasetFactory, new_group, set_attrs
+from simulator.recording.index import Index
+from simulator.recording.layout_v2 import TableFile
 
 
 @dataclasses.dataclass
@@ -160,6 +163,11 @@ def _readable_episodes(source: Path) -> dict[str, tuple[str, int]]:
     (to say more about the episodes not recovered); else nothing."""
     out: dict[str, tuple[str, int]] = {}
     with contextlib.suppress(Exception), h5py.File(source, "r", locking=False) as f:
+        if int(f.attrs.get("format_version", 1)) >= 2:  # layout v2: the episode table
+            for k, row in enumerate(f["episodes"][()]):
+                out[f"episode_{k}"] = (STATUS_NAMES.get(int(row["status"]), "running"),
+                                       int(row["total_steps"]))
+            return out
         for name in f:
             with contextlib.suppress(Exception):
                 attrs = f[name].attrs
@@ -251,26 +259,35 @@ def _write(source: Path, output: Path, root: dict[str, Any], records: list[salva
             f.attrs["recovered_from"] = str(source)
             f.attrs["recovered_utc"] = datetime.now(UTC).isoformat(timespec="seconds")
             f.attrs["recovered_lost"] = json.dumps([item.episode for item in lost])
-            factory = _DatasetFactory(str(root.get("compression", "lzf")))
-            for rec in records:
-                _write_episode(f, factory, rec, data, compact)
-        _read_back(tmp, records, data, compact)
+            factory = DatasetFactory(str(root.get("compression", "lzf")),
+                                     checksum=_is_v2(records))
+            if _is_v2(records):
+                f.attrs["recovered_names"] = json.dumps([rec.episode for rec in records])
+                rows = _decode_v2(records, data, factory)
+                _write_v2(f, factory, records, rows)
+            else:
+                for rec in records:
+                    _write_episode(f, factory, rec, data, compact)
+        if _is_v2(records):
+            _read_back_v2(tmp, records, rows)
+        else:
+            _read_back(tmp, records, data, compact)
         os.replace(tmp, output)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _write_episode(f: h5py.File, factory: _DatasetFactory, rec: salvage.Record,
+def _write_episode(f: h5py.File, factory: DatasetFactory, rec: salvage.Record,
                    data: Any, compact: dict[tuple[int, int], int]) -> None:
-    group = _new_group(f.id, rec.episode)
-    _set_attrs(group, fresh=True, **rec.attrs)
+    group = new_group(f.id, rec.episode)
+    set_attrs(group, fresh=True, **rec.attrs)
     groups = {"": group}
 
     def parent_of(path: str) -> Any:
         if path not in groups:
             up, _, name = path.rpartition("/")
-            groups[path] = _new_group(parent_of(up), name)
+            groups[path] = new_group(parent_of(up), name)
         return groups[path]
 
     for ds in rec.datasets:
@@ -309,3 +326,87 @@ def _read_back(path: Path, records: list[salvage.Record], data: Any,
                         "chunks" not in ds and rows.tobytes() != _stored(ds, data, compact)):
                     raise UserError(f"{path}: {rec.episode}/{ds['path']} did not read back"
                                     " as recovered (a bug): nothing written")
+
+
+# --- layout v2 -------------------------------------------------------------------------------
+def _is_v2(records: list[salvage.Record]) -> bool:
+    """Whether the records describe layout-v2 episodes (rows in shared tables)."""
+    return any("table" in ds for rec in records for ds in rec.datasets)
+
+
+def _decode_v2(records: list[salvage.Record], data: Any, factory: DatasetFactory
+               ) -> list[dict[str, np.ndarray]]:
+    """Every recovered episode's rows, path -> (n, ...): each chunk a record names is
+    copied as it is (compressed) into a table of an in-memory HDF5 file with the same
+    chunk shape and filters, which decompresses it when the episode's segments are read."""
+    out = []
+    with h5py.File(io.BytesIO(), "w") as scratch:
+        tables: dict[tuple[str, str], Any] = {}
+        for rec in records:
+            episode: dict[str, np.ndarray] = {}
+            for ds in rec.datasets:
+                dtype = salvage.dtype_from(ds["dtype"])
+                row = tuple(int(d) for d in ds["row"])
+                chunk = tuple(int(c) for c in ds["chunk"])
+                key = (ds["table"], json.dumps(ds["dtype"]))
+                table = tables.get(key)
+                if table is None:
+                    table = tables[key] = h5py.h5d.create(
+                        scratch.id, f"t{len(tables)}".encode(), factory._type(dtype),
+                        factory.space((0,) + row, unlimited=True),
+                        dcpl=factory._plist(chunk))
+                for address, n, mask, _, *offset in ds["chunks"]:
+                    end = offset[0] + chunk[0]
+                    if table.shape[0] < end:
+                        table.set_extent((end,) + row)
+                    table.write_direct_chunk(tuple(offset), bytes(data[address:address + n]),
+                                             mask)
+                pieces = []
+                for first_row, start, n in ds["segments"]:
+                    rows = np.empty((n,) + row, dtype)
+                    if rows.size:
+                        space = table.get_space()
+                        space.select_hyperslab((first_row,) + (0,) * len(row), (n,) + row)
+                        table.read(h5py.h5s.create_simple((n,) + row), space, rows)
+                    if start == 0:
+                        pieces = []
+                    pieces.append(rows)
+                episode[ds["path"]] = (np.concatenate(pieces) if len(pieces) != 1
+                                       else pieces[0]) if pieces else np.empty((0,) + row, dtype)
+            out.append(episode)
+    return out
+
+
+def _write_v2(f: h5py.File, factory: DatasetFactory, records: list[salvage.Record],
+              rows: list[dict[str, np.ndarray]]) -> None:
+    """The recovered episodes as a v2 recording, numbered 0, 1, ... in their order
+    (``recovered_names`` keeps the names they had); no salvage records of its own."""
+    tables = TableFile(f, factory)
+    for k, (rec, episode) in enumerate(zip(records, rows, strict=True)):
+        name = f"episode_{k}"
+        attrs = {key: value for key, value in rec.attrs.items() if key != "outcome"}
+        tables.create(name, dict(attrs, status=STATUS_RUNNING))
+        for path, values in episode.items():
+            tables.put(name, path, values, replace=path.startswith("metrics/"))
+        tables.events(name, None, int(rec.attrs.get("total_steps", 0)))
+        tables.flush_pending()
+        tables.mark(name, str(rec.attrs.get("status")), rec.attrs.get("outcome"))
+    tables.flush_pending()
+
+
+def _read_back_v2(path: Path, records: list[salvage.Record],
+                  rows: list[dict[str, np.ndarray]]) -> None:
+    """Read every recovered episode of ``path`` back through the index and compare each
+    dataset's rows byte for byte with what was recovered."""
+    with h5py.File(path, "r") as f:
+        index = Index(f)
+        for k, (rec, episode) in enumerate(zip(records, rows, strict=True)):
+            layout = index.layout(k)
+            for ds_path, values in episode.items():
+                got = [index.dataset(tid)[row:row + n] for tid, row, _, n in
+                       layout.get(ds_path, [])]
+                back = np.concatenate(got) if got else np.empty((0,) + values.shape[1:],
+                                                                values.dtype)
+                if back.shape != values.shape or back.tobytes() != values.tobytes():
+                    raise UserError(f"{path}: {rec.episode}/{ds_path} did not read back as"
+                                    " recovered (a bug): nothing written")
