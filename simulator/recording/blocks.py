@@ -13,7 +13,7 @@ import numpy as np
 from simulator.recording.format import WORLD_TERMINATED, WORLD_TRUNCATED
 
 if TYPE_CHECKING:
-    from simulator.worlds import StepTrace
+    from simulator.core.driver import StepTrace
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ from simulator.recording.blocks import Block
 from simulator.recording.format import BLOCK_BYTES, MAX_BLOCK_STEPS
 
 if TYPE_CHECKING:
-    from simulator.worlds import StepTrace
+    from simulator.core.driver import StepTrace
 
 
 @intrinsic

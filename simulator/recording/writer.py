@@ -43,6 +43,7 @@ import numpy as np
 
 from agents.registry import AgentSpec
 from simulator import __version__
+from simulator.core.driver import StepTrace
 from simulator.core.errors import UserError
 from simulator.recording.capture import StepRows, address_of, gather_rows, trace_sources
 from simulator.recording.codec import agent_keys_of, agent_to_dict, events_table
@@ -65,7 +66,6 @@ from simulator.recording.format import (
 from simulator.recording.process import ProcessWorker
 from simulator.scene import Scene
 from simulator.session import Event, Lane, Session
-from simulator.worlds import StepTrace
 
 _KEEP_TRACE_BYTES = 4 << 10  # a one-step trace this small is kept whole, not copied per step
 
